@@ -1,0 +1,79 @@
+/**
+ * @file meshota_config.h
+ * @brief Compile-time limits of meshota_core. Every buffer of the core is sized here; the core
+ * never allocates. Override any of them with -D on the compiler command line (or from Kconfig).
+ */
+#ifndef MESHOTA_CONFIG_H
+#define MESHOTA_CONFIG_H
+
+/** Most chunks one image may have: the received-chunk bitmap holds MESHOTA_MAX_CHUNKS bits. */
+#ifndef MESHOTA_MAX_CHUNKS
+#define MESHOTA_MAX_CHUNKS 16384
+#endif
+
+/** Largest chunk payload accepted on any data plane (Chunk.data bound in data.options). */
+#ifndef MESHOTA_MAX_CHUNK_SIZE
+#define MESHOTA_MAX_CHUNK_SIZE 1440
+#endif
+
+/** Block size used to read the image back from flash while hashing and validating it. */
+#ifndef MESHOTA_READ_BLOCK
+#define MESHOTA_READ_BLOCK 256
+#endif
+
+/** Bytes hashed per meshota_node_poll() call in the verifying phase (bounds one step's time). */
+#ifndef MESHOTA_VERIFY_BYTES_PER_POLL
+#define MESHOTA_VERIFY_BYTES_PER_POLL 16384
+#endif
+
+/** Flash erase sector size; the passive slot is erased sector by sector, ahead of the writes. */
+#ifndef MESHOTA_SECTOR_SIZE
+#define MESHOTA_SECTOR_SIZE 4096
+#endif
+
+/** Bookkeeping unit of stream methods (Wi-Fi/HTTP): progress is persisted per unit. */
+#ifndef MESHOTA_STREAM_UNIT
+#define MESHOTA_STREAM_UNIT 1024
+#endif
+
+/** Most relay targets (RelayStart.targets bound in control.options). */
+#ifndef MESHOTA_MAX_RELAY_TARGETS
+#define MESHOTA_MAX_RELAY_TARGETS 32
+#endif
+
+/** Shortest gap between two unsolicited progress UpdateStatus messages. */
+#ifndef MESHOTA_PROGRESS_INTERVAL_MS
+#define MESHOTA_PROGRESS_INTERVAL_MS 2000
+#endif
+
+/** Session gives up with ERROR_CODE_TIMEOUT when no data arrives for this long. */
+#ifndef MESHOTA_RECEIVE_TIMEOUT_MS
+#define MESHOTA_RECEIVE_TIMEOUT_MS 60000
+#endif
+
+/** Relay: how long to collect MissingChunks reports after a round. */
+#ifndef MESHOTA_RELAY_REPORT_WINDOW_MS
+#define MESHOTA_RELAY_REPORT_WINDOW_MS 1000
+#endif
+
+/** Relay: a target silent for this many consecutive rounds is given up on. */
+#ifndef MESHOTA_RELAY_SILENT_ROUNDS
+#define MESHOTA_RELAY_SILENT_ROUNDS 5
+#endif
+
+/** Relay: most repair rounds before the remaining targets are given up on. */
+#ifndef MESHOTA_RELAY_MAX_ROUNDS
+#define MESHOTA_RELAY_MAX_ROUNDS 50
+#endif
+
+#if MESHOTA_MAX_CHUNK_SIZE > 1440
+#error "MESHOTA_MAX_CHUNK_SIZE cannot exceed the Chunk.data bound of 1440 bytes"
+#endif
+#if MESHOTA_MAX_CHUNKS % 8 != 0
+#error "MESHOTA_MAX_CHUNKS must be a multiple of 8"
+#endif
+#if MESHOTA_STREAM_UNIT > MESHOTA_MAX_CHUNK_SIZE
+#error "MESHOTA_STREAM_UNIT must fit the chunk buffer"
+#endif
+
+#endif /* MESHOTA_CONFIG_H */
