@@ -8,7 +8,7 @@
 #include <pb_encode.h>
 
 #define VENDOR_ENTRY(op, NAME, type, desc, budget_class) \
-    {(op), #NAME, &desc, sizeof(type), type##_size, (budget_class)},
+    {(op), #NAME, desc, sizeof(type), type##_size, (budget_class)},
 
 static const meshota_vendor_msg_t s_vendor_table[] = {
     MESHOTA_FOR_EACH_VENDOR_MESSAGE(VENDOR_ENTRY)
@@ -139,6 +139,12 @@ bool meshota_decode(const pb_msgdesc_t *fields, void *dest, const uint8_t *buf, 
     if (!pb_decode(&stream, fields, dest)) {
         if (error != NULL) {
             *error = PB_GET_ERROR(&stream);
+        }
+        return false;
+    }
+    if (stream.bytes_left != 0) {
+        if (error != NULL) {
+            *error = "trailing bytes after the message";
         }
         return false;
     }
