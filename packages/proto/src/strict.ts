@@ -90,7 +90,9 @@ const INT32_MIN_SIGN_EXTENDED = (1n << 64n) - (1n << 31n);
 /** Checks that a varint fits the field's C type, as nanopb's decoder does. */
 function checkVarintRange(schema: DescMessage, field: DescField, value: bigint, offset: number): void {
   const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
-  const scalar = kind === "enum" ? ScalarType.INT32 : field.scalar;
+  // nanopb decodes an enum without negative values as an unsigned 32-bit varint.
+  const unsignedEnum = kind === "enum" && field.enum!.values.every((v) => v.number >= 0);
+  const scalar = kind === "enum" ? (unsignedEnum ? ScalarType.UINT32 : ScalarType.INT32) : field.scalar;
   const name = `${schema.typeName}.${field.name}`;
   if (scalar === ScalarType.UINT32 && value > UINT32_MAX) {
     throw new MalformedMessageError(schema.typeName, `${name} does not fit 32 bits`, offset);
