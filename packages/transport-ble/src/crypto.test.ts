@@ -36,10 +36,10 @@ describe("ccm", () => {
 
   it("should reject a tampered ciphertext, MIC or AAD", () => {
     const bad = hex(sealed);
-    bad[3] ^= 1;
+    bad[3] = bad[3]! ^ 1;
     expect(ccmDecrypt(key, nonce, bad, 8, aad)).toBeUndefined();
     const badMic = hex(sealed);
-    badMic[badMic.length - 1] ^= 0x80;
+    badMic[badMic.length - 1] = badMic[badMic.length - 1]! ^ 0x80;
     expect(ccmDecrypt(key, nonce, badMic, 8, aad)).toBeUndefined();
     expect(ccmDecrypt(key, nonce, hex(sealed), 8, hex("0001020304050608"))).toBeUndefined();
   });

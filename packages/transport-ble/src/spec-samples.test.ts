@@ -75,7 +75,7 @@ describe("network layer sample messages (8.3)", () => {
 
   it("should reject a PDU whose NetMIC was tampered with, or of another network", () => {
     const bad = hex(NETWORK_SAMPLES[0]!.pdu);
-    bad[bad.length - 1] ^= 1;
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
     expect(decodeNetworkPdu(bad, [NET_KEY], 0x12345678)).toBeUndefined();
     const other = deriveNetworkKey(hex("f7a2a44f8e8a8029064f173ddc1e2b00"));
     expect(decodeNetworkPdu(hex(NETWORK_SAMPLES[0]!.pdu), [other], 0x12345678)).toBeUndefined();
