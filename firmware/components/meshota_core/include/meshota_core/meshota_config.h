@@ -51,6 +51,21 @@
 #define MESHOTA_RECEIVE_TIMEOUT_MS 60000
 #endif
 
+/** TCP/stream methods: consecutive failed connections (without progress) before giving up. */
+#ifndef MESHOTA_NET_MAX_RETRIES
+#define MESHOTA_NET_MAX_RETRIES 5
+#endif
+
+/** TCP/stream methods: wait before reconnecting, multiplied by the failure count. */
+#ifndef MESHOTA_NET_BACKOFF_MS
+#define MESHOTA_NET_BACKOFF_MS 1000
+#endif
+
+/** Relay: chunks sent per meshota_node_poll() call (paces the radio). */
+#ifndef MESHOTA_RELAY_CHUNKS_PER_POLL
+#define MESHOTA_RELAY_CHUNKS_PER_POLL 8
+#endif
+
 /** Relay: how long to collect MissingChunks reports after a round. */
 #ifndef MESHOTA_RELAY_REPORT_WINDOW_MS
 #define MESHOTA_RELAY_REPORT_WINDOW_MS 1000

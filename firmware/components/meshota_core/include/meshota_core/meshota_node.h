@@ -112,18 +112,24 @@ typedef struct meshota_node {
     meshota_node_config_t cfg;
     meshota_running_t running;
     meshota_session_t s;
-    uint8_t bitmap[MESHOTA_MAX_CHUNKS / 8]; /**< Bit set: chunk written and persisted. */
+    /** Persisted as is: session id (u32 LE) then the bitmap (bit set: chunk written). */
+    uint8_t bmap_rec[4 + MESHOTA_MAX_CHUNKS / 8];
     uint32_t chunks_done;
+    uint8_t transport_up;           /**< The side channel of the session was started. */
+    uint8_t heard;                  /**< Anything was heard from the distributor. */
+    uint8_t net_failures;           /**< Consecutive connection failures without progress. */
+    uint64_t net_retry_at_ms;       /**< Next connection attempt. */
+    uint32_t pend_session;          /**< Session of credentials received before UpdateStart. */
+    char pend_ssid[33];             /**< Never logged. */
+    char pend_password[65];         /**< Never logged. */
     uint8_t have_confirmed_image;   /**< The running image came from a confirmed session. */
     uint8_t net_state;              /**< 0 closed, 1 connecting, 2 connected. */
-    uint8_t stream_open;            /**< Stream source is open. */
     uint8_t verify_stage;           /**< 0 hashing, 1 format check done. */
     uint32_t verify_off;
     uint32_t stream_pos;            /**< Next byte expected from the stream source. */
     uint64_t last_rx_ms;
     uint64_t last_progress_ms;
     uint32_t last_progress_done;
-    uint32_t last_round;            /**< Last ESP-NOW round answered. */
     meshota_peer_t distributor;     /**< Where MissingChunks/TransferDone go (ESP-NOW). */
     meshota_sha256_t sha;
     meshota_stream_rx_t rx;
@@ -134,6 +140,9 @@ typedef struct meshota_node {
         meshota_v1_CredentialsSet creds;
         meshota_v1_DataFrame frame;
         meshota_v1_InfoStatus info;
+        meshota_v1_UpdateCancel cancel;
+        meshota_v1_UpdateApply apply;
+        meshota_v1_UpdateConfirm confirm;
     } msg;                          /**< Decode/encode scratch (kept off the stack). */
     uint8_t buf[MESHOTA_MAX_CHUNK_SIZE + 32]; /**< Encode and stream scratch. */
 } meshota_node_t;

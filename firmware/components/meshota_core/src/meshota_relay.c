@@ -1,0 +1,316 @@
+/* Relay (distributor) role: serve the node's verified image to targets over ESP-NOW in rounds.
+ *
+ * Round r starts with a broadcast TransferInfo(round r). Round 0 then carries every chunk. From
+ * round 1 on, TransferInfo asks the targets for a report: each answers MissingChunks (or
+ * TransferDone once it holds the image); after a report window the relay re-sends the union of
+ * the missing chunks and asks again. A target silent for MESHOTA_RELAY_SILENT_ROUNDS rounds in a
+ * row, or still incomplete after MESHOTA_RELAY_MAX_ROUNDS, is given up on (ERROR_CODE_TIMEOUT).
+ */
+#include <string.h>
+
+#include "meshota_codec.h"
+#include "meshota_node_priv.h"
+
+#define ERR(x) meshota_v1_ErrorCode_ERROR_CODE_##x
+#define RELAY(x) meshota_v1_RelayPhase_RELAY_PHASE_##x
+
+enum { TARGET_PENDING = 0, TARGET_DONE = 1, TARGET_FAILED = 2 };
+
+static const meshota_peer_t s_broadcast = {
+    .mesh_addr = 0xFFFF, .has_mac = true, .mac = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}};
+
+void mo_send_relay_status(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode error)
+{
+    const meshota_relay_t *r = &n->relay;
+    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
+    st.phase = (meshota_v1_RelayPhase)r->phase;
+    st.error = error;
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        st.targets_done += r->targets[i].state == TARGET_DONE;
+        st.targets_failed += r->targets[i].state == TARGET_FAILED;
+    }
+    (void)mo_send_control(n, to, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields, &st);
+}
+
+static meshota_v1_ErrorCode check_relay_start(meshota_node_t *n, const meshota_v1_RelayStart *rs)
+{
+    if (rs->session_id == 0 || rs->targets_count == 0) {
+        return ERR(MALFORMED);
+    }
+    if (rs->which_method != meshota_v1_RelayStart_espnow_tag ||
+        (n->cfg.methods & MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_ESPNOW)) == 0) {
+        /* TODO: serve TCP from the SoftAP once the net port has a listening socket. */
+        return ERR(UNSUPPORTED_METHOD);
+    }
+    const meshota_session_t *s = &n->s;
+    bool held = s->session_id == rs->session_id &&
+                (s->phase == meshota_v1_Phase_PHASE_VERIFIED ||
+                 s->phase == meshota_v1_Phase_PHASE_CONFIRMED);
+    if (!held) {
+        return ERR(NO_IMAGE);
+    }
+    const meshota_v1_EspNowMethod *e = &rs->method.espnow;
+    if (e->channel < 1 || e->channel > 14 || e->payload_size == 0) {
+        return ERR(MALFORMED);
+    }
+    if (e->payload_size > n->cfg.max_chunk_size) {
+        return ERR(CHUNK_TOO_LARGE);
+    }
+    if ((s->image_size + e->payload_size - 1u) / e->payload_size > MESHOTA_MAX_CHUNKS) {
+        return ERR(IMAGE_TOO_LARGE);
+    }
+    return ERR(NONE);
+}
+
+void mo_relay_start(meshota_node_t *n, uint16_t from)
+{
+    const meshota_v1_RelayStart *rs = &n->msg.relay_start;
+    meshota_relay_t *r = &n->relay;
+    if (r->phase == RELAY(RUNNING)) {
+        mo_send_relay_status(n, from, rs->session_id == r->session_id ? ERR(NONE) : ERR(BUSY));
+        return;
+    }
+    meshota_v1_ErrorCode e = check_relay_start(n, rs);
+    if (e == ERR(NONE) && n->port->espnow_begin != NULL &&
+        n->port->espnow_begin(n->port->ctx, (uint8_t)rs->method.espnow.channel, NULL) !=
+            MESHOTA_OK) {
+        e = ERR(NETWORK);
+    }
+    if (e != ERR(NONE)) {
+        mo_log(n, MESHOTA_LOG_WARN, "relay start refused: error %d", e);
+        meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
+        st.phase = RELAY(FAILED);
+        st.error = e;
+        (void)mo_send_control(n, from, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields,
+                              &st);
+        return;
+    }
+    memset(r, 0, sizeof(*r));
+    r->phase = RELAY(RUNNING);
+    r->region = n->s.phase == meshota_v1_Phase_PHASE_CONFIRMED ? MESHOTA_REGION_RUNNING
+                                                                : MESHOTA_REGION_PASSIVE;
+    r->session_id = rs->session_id;
+    r->controller = from;
+    r->image_size = n->s.image_size;
+    r->chunk_size = (uint16_t)rs->method.espnow.payload_size;
+    r->chunk_count = (r->image_size + r->chunk_size - 1u) / r->chunk_size;
+    r->n_targets = (uint8_t)rs->targets_count;
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        r->targets[i].peer.mesh_addr = (uint16_t)rs->targets[i];
+    }
+    memset(r->want, 0xFF, (r->chunk_count + 7u) / 8u);
+    r->sending = 1;
+    mo_log(n, MESHOTA_LOG_INFO, "relaying session %08x to %u targets, %u chunks",
+           (unsigned)r->session_id, r->n_targets, (unsigned)r->chunk_count);
+    mo_send_relay_status(n, from, ERR(NONE));
+}
+
+void mo_relay_get(meshota_node_t *n, uint16_t from)
+{
+    mo_send_relay_status(n, from, (meshota_v1_ErrorCode)n->relay.error);
+}
+
+static meshota_relay_target_t *find_target(meshota_relay_t *r, const meshota_peer_t *from)
+{
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        if (from->mesh_addr != 0 && r->targets[i].peer.mesh_addr == from->mesh_addr) {
+            if (from->has_mac) {
+                r->targets[i].peer.has_mac = true;
+                memcpy(r->targets[i].peer.mac, from->mac, 6);
+            }
+            return &r->targets[i];
+        }
+    }
+    if (!from->has_mac) {
+        return NULL;
+    }
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        if (r->targets[i].peer.has_mac && memcmp(r->targets[i].peer.mac, from->mac, 6) == 0) {
+            return &r->targets[i];
+        }
+    }
+    /* An ESP-NOW port that knows only MACs: bind the MAC to the next target not yet heard. */
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        if (!r->targets[i].peer.has_mac && r->targets[i].state == TARGET_PENDING) {
+            r->targets[i].peer.has_mac = true;
+            memcpy(r->targets[i].peer.mac, from->mac, 6);
+            return &r->targets[i];
+        }
+    }
+    return NULL;
+}
+
+static void want_range(meshota_relay_t *r, uint32_t first, uint32_t count)
+{
+    if (first >= r->chunk_count) {
+        return;
+    }
+    if (count > r->chunk_count - first) {
+        count = r->chunk_count - first;
+    }
+    for (uint32_t i = first; i < first + count; i++) {
+        mo_bit_set(r->want, i);
+    }
+}
+
+void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
+{
+    meshota_relay_t *r = &n->relay;
+    const meshota_v1_DataFrame *f = &n->msg.frame;
+    if (r->phase != RELAY(RUNNING)) {
+        return;
+    }
+    uint32_t session = f->which_body == meshota_v1_DataFrame_missing_tag
+                           ? f->body.missing.session_id
+                           : f->body.done.session_id;
+    meshota_relay_target_t *t = session == r->session_id ? find_target(r, from) : NULL;
+    if (t == NULL || t->state != TARGET_PENDING) {
+        return;
+    }
+    t->reported = 1;
+    t->silent_rounds = 0;
+    if (f->which_body == meshota_v1_DataFrame_done_tag) {
+        t->state = f->body.done.error == ERR(NONE) ? TARGET_DONE : TARGET_FAILED;
+        mo_log(n, MESHOTA_LOG_INFO, "target 0x%04x finished: error %d", t->peer.mesh_addr,
+               f->body.done.error);
+        return;
+    }
+    const meshota_v1_MissingChunks *mc = &f->body.missing;
+    for (uint32_t k = 0; k < 8u * mc->bitmap.size; k++) {
+        if ((mc->bitmap.bytes[k >> 3] >> (k & 7u)) & 1u) {
+            want_range(r, mc->base_index + k < mc->base_index ? r->chunk_count : mc->base_index + k,
+                       1);
+        }
+    }
+    for (pb_size_t i = 0; i < mc->ranges_count; i++) {
+        want_range(r, mc->ranges[i].first, mc->ranges[i].count);
+    }
+}
+
+static void send_info(meshota_node_t *n)
+{
+    meshota_relay_t *r = &n->relay;
+    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
+    n->msg.frame.which_body = meshota_v1_DataFrame_info_tag;
+    meshota_v1_TransferInfo *ti = &n->msg.frame.body.info;
+    ti->session_id = r->session_id;
+    ti->image_size = r->image_size;
+    ti->chunk_size = r->chunk_size;
+    ti->chunk_count = r->chunk_count;
+    ti->round = r->round;
+    (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
+}
+
+static bool send_chunk(meshota_node_t *n, uint32_t index)
+{
+    meshota_relay_t *r = &n->relay;
+    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
+    n->msg.frame.which_body = meshota_v1_DataFrame_chunk_tag;
+    meshota_v1_Chunk *c = &n->msg.frame.body.chunk;
+    uint32_t off = index * r->chunk_size;
+    uint32_t len = r->image_size - off < r->chunk_size ? r->image_size - off : r->chunk_size;
+    c->session_id = r->session_id;
+    c->index = index;
+    c->data.size = (pb_size_t)len;
+    if (n->port->flash_read(n->port->ctx, (meshota_region_t)r->region, off, c->data.bytes, len) !=
+        MESHOTA_OK) {
+        return false;
+    }
+    (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
+    return true;
+}
+
+static void ask_for_reports(meshota_node_t *n, uint64_t now)
+{
+    meshota_relay_t *r = &n->relay;
+    r->round++;
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        r->targets[i].reported = 0;
+    }
+    memset(r->want, 0, sizeof(r->want));
+    r->window_end_ms = now + MESHOTA_RELAY_REPORT_WINDOW_MS;
+    send_info(n);
+}
+
+static void finish(meshota_node_t *n, meshota_v1_ErrorCode error)
+{
+    meshota_relay_t *r = &n->relay;
+    r->phase = error == ERR(NONE) || error == ERR(TIMEOUT) ? RELAY(DONE) : RELAY(FAILED);
+    r->error = (uint8_t)error;
+    mo_log(n, MESHOTA_LOG_INFO, "relay of session %08x finished after %u rounds: error %d",
+           (unsigned)r->session_id, (unsigned)r->round, error);
+    if (n->port->espnow_end != NULL) {
+        n->port->espnow_end(n->port->ctx);
+    }
+    mo_send_relay_status(n, r->controller, error);
+}
+
+void mo_relay_poll(meshota_node_t *n, uint64_t now)
+{
+    meshota_relay_t *r = &n->relay;
+    if (r->phase != RELAY(RUNNING)) {
+        return;
+    }
+    if (r->sending) {
+        if (r->round == 0 && r->cursor == 0 && r->sending == 1) {
+            send_info(n);
+        }
+        r->sending = 2;
+        for (int k = 0; k < MESHOTA_RELAY_CHUNKS_PER_POLL && r->cursor < r->chunk_count;) {
+            uint32_t i = r->cursor++;
+            if (mo_bit_get(r->want, i)) {
+                if (!send_chunk(n, i)) {
+                    finish(n, ERR(FLASH));
+                    return;
+                }
+                k++;
+            }
+        }
+        if (r->cursor >= r->chunk_count) {
+            r->sending = 0;
+            ask_for_reports(n, now);
+        }
+        return;
+    }
+    if (now < r->window_end_ms) {
+        return;
+    }
+    uint8_t pending = 0;
+    for (uint8_t i = 0; i < r->n_targets; i++) {
+        meshota_relay_target_t *t = &r->targets[i];
+        if (t->state != TARGET_PENDING) {
+            continue;
+        }
+        if (!t->reported && ++t->silent_rounds >= MESHOTA_RELAY_SILENT_ROUNDS) {
+            mo_log(n, MESHOTA_LOG_WARN, "target 0x%04x silent for %u rounds: given up",
+                   t->peer.mesh_addr, t->silent_rounds);
+            t->state = TARGET_FAILED;
+            r->error = ERR(TIMEOUT);
+            continue;
+        }
+        pending++;
+    }
+    if (pending == 0) {
+        finish(n, (meshota_v1_ErrorCode)r->error);
+        return;
+    }
+    if (r->round >= MESHOTA_RELAY_MAX_ROUNDS) {
+        for (uint8_t i = 0; i < r->n_targets; i++) {
+            if (r->targets[i].state == TARGET_PENDING) {
+                r->targets[i].state = TARGET_FAILED;
+            }
+        }
+        finish(n, ERR(TIMEOUT));
+        return;
+    }
+    bool any = false;
+    for (uint32_t i = 0; i < (r->chunk_count + 7u) / 8u && !any; i++) {
+        any = r->want[i] != 0;
+    }
+    if (any) {
+        r->sending = 2;
+        r->cursor = 0;
+    } else {
+        ask_for_reports(n, now);
+    }
+}
