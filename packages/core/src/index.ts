@@ -34,3 +34,52 @@ export {
   verifyManifest,
   type SignedManifest,
 } from "./signing.js";
+export { realClock, VirtualClock, type Clock } from "./clock.js";
+export {
+  MemoryNetwork,
+  MemoryTransport,
+  type MemoryAttachment,
+  type MemoryNetworkOptions,
+  type MemoryPacket,
+} from "./memory-transport.js";
+export { backoffDelay, ControlLink, NoReplyError, type RetryOptions } from "./distributor/link.js";
+export { meshTransfer, missingIndices, type MeshTransferJob, type MeshTransferResult } from "./distributor/mesh-transfer.js";
+export { planRelays, type RelayPlan, type RelayPlanOptions } from "./distributor/relay-plan.js";
+export {
+  DISTRIBUTOR_DEFAULTS,
+  meshMethod,
+  newSessionId,
+  newTargetRecord,
+  runTarget,
+  SUSPEND,
+  type DistributorEvent,
+  type DistributorOptions,
+  type RunContext,
+  type RunHooks,
+  type TargetRecord,
+} from "./distributor/target.js";
+export {
+  describeErrorCode,
+  errorCodeName,
+  hostFailure,
+  methodName,
+  nodeFailure,
+  phaseName,
+  SETTLED_STATES,
+  TargetError,
+  TargetOfflineError,
+  type ApplyPolicy,
+  type MethodProvider,
+  type TargetFailure,
+  type TargetOutcome,
+  type TargetReport,
+  type TargetState,
+} from "./distributor/types.js";
+export {
+  Campaign,
+  CampaignEventEvent,
+  type CampaignEvent,
+  type CampaignOptions,
+  type CampaignReport,
+  type RelayOptions,
+} from "./campaign.js";
