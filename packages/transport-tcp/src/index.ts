@@ -1,0 +1,20 @@
+// @meshota/transport-tcp: meshota side channels over TCP.
+export { FetchError, StreamFramingError, type FetchFailure, type StreamFramingDefect } from "./errors.js";
+export {
+  encodeStreamFrame,
+  STREAM_FRAME_MAX_PAYLOAD,
+  STREAM_FRAME_OVERHEAD,
+  StreamFrameDecoder,
+  streamCrc32,
+} from "./stream-framing.js";
+export {
+  FirmwareServer,
+  generateToken,
+  TCP_MAX_CHUNK_SIZE,
+  TCP_TOKEN_MAX,
+  type FirmwareServerEvent,
+  type FirmwareServerOptions,
+  type FirmwareServerStats,
+  type FirmwareSession,
+} from "./firmware-server.js";
+export { fetchImage, type FetchImageOptions, type FetchImageResult } from "./fetch-client.js";
