@@ -302,6 +302,8 @@ export class MemoryMesh {
     const bearer = new MemoryGattBearer(link, writeSize, this.options.gattDelayMs);
     link.client = bearer;
     node.proxyClients.add(link);
+    // A proxy server sends a Secure Network beacon when a client connects (Mesh Protocol 6.6).
+    link.notify(ProxyPduType.beacon, encodeSecureNetworkBeacon(this.options.netKey, this.options.ivIndex, false));
     return bearer;
   }
 

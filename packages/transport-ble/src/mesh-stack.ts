@@ -91,6 +91,11 @@ export interface MeshStackOptions {
   readonly ivIndex: number;
   /** True while the network is in the IV Update in Progress state. */
   readonly ivUpdate?: boolean;
+  /**
+   * False when `ivIndex` is a guess: the first authenticated Secure Network beacon then sets the
+   * IV index whatever its value. Default true (later beacons move it at most 42 steps).
+   */
+  readonly ivIndexKnown?: boolean;
   readonly sequence: SequenceAllocator;
   /** Default TTL of outgoing messages. Default 7. */
   readonly defaultTtl?: number;
@@ -232,6 +237,8 @@ export class MeshStack {
   readonly defaultTtl: number;
   private ivIndexValue: number;
   private ivUpdateValue: boolean;
+  private ivIndexKnown: boolean;
+  private ivKnownWaiters: (() => void)[] = [];
   private output: Output | undefined;
   private readonly accessListeners = new Set<(m: AccessReceived) => void>();
   private readonly proxyConfigListeners = new Set<(m: NetworkMessage) => void>();
@@ -266,6 +273,7 @@ export class MeshStack {
     }
     this.ivIndexValue = Math.max(options.ivIndex, options.sequence.currentIvIndex + (options.ivUpdate ? 1 : 0));
     this.ivUpdateValue = options.ivUpdate ?? false;
+    this.ivIndexKnown = options.ivIndexKnown ?? true;
   }
 
   /** Where outgoing network PDUs go (the proxy connection). */
@@ -284,6 +292,17 @@ export class MeshStack {
   /** IV index used to transmit: the old one while an IV update is in progress. */
   get txIvIndex(): number {
     return this.ivUpdateValue ? this.ivIndexValue - 1 : this.ivIndexValue;
+  }
+
+  /** False until a beacon has told the IV index when it was not known at start. */
+  get ivIndexConfirmed(): boolean {
+    return this.ivIndexKnown;
+  }
+
+  /** Resolves once the IV index is known (at once when it was given as known). */
+  whenIvIndexKnown(): Promise<void> {
+    if (this.ivIndexKnown) return Promise.resolve();
+    return new Promise((resolve) => this.ivKnownWaiters.push(resolve));
   }
 
   get primaryNetKey(): NetworkKey {
@@ -338,6 +357,16 @@ export class MeshStack {
     const b = decodeSecureNetworkBeacon(beacon, this.netKeys);
     if (!b) return false;
     const current = this.ivIndexValue;
+    if (!this.ivIndexKnown) {
+      this.ivIndexValue = b.ivIndex;
+      this.ivUpdateValue = b.ivUpdate;
+      await this.sequence.setIvIndex(this.txIvIndex);
+      this.ivIndexKnown = true;
+      const waiters = this.ivKnownWaiters;
+      this.ivKnownWaiters = [];
+      for (const w of waiters) w();
+      return true;
+    }
     if (b.ivIndex < current || b.ivIndex > current + 42) return false;
     if (b.ivIndex === current && b.ivUpdate === this.ivUpdateValue) return false;
     if (b.ivIndex === current && b.ivUpdate && !this.ivUpdateValue) return false; // no step back into an update

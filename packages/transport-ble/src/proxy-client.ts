@@ -78,6 +78,19 @@ export class ProxyClient {
       (data) => this.receive(data),
       (error) => this.handleClose(error),
     );
+    if (!this.stack.ivIndexConfirmed) {
+      // A proxy sends a Secure Network beacon right after connecting (Mesh Protocol 6.6);
+      // without the IV index nothing we send could be decrypted.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TransportError("timeout", `no Secure Network beacon from the proxy within ${this.options.filterTimeoutMs} ms; the IV index is unknown`)), this.options.filterTimeoutMs);
+      });
+      try {
+        await Promise.race([this.stack.whenIvIndexKnown(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     return this.setFilter([this.stack.address, ...this.stack.subscribed]);
   }
 
