@@ -1,19 +1,350 @@
-import { ErrorCode, Opcode, Phase } from "@meshota/proto";
+import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame } from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { setup } from "../test/harness.js";
+import { Campaign, type CampaignEvent } from "./campaign.js";
+import { describeErrorCode, errorCodeName } from "./distributor/types.js";
+import { ImageFormatError } from "./errors.js";
+import { buildBootloaderImage, buildImage, buildPartitionTable } from "./image/fixture.js";
+import type { MemoryPacket } from "./memory-transport.js";
+
+const MESH_CHUNK = 359; // chunkSizeFor(377)
+
+function chunkIndices(log: MemoryPacket[], from = 0): number[] {
+  const out: number[] = [];
+  for (const p of log.slice(from)) {
+    if (p.frame.opcode !== Opcode.DataFrame || p.src !== 0x0001) continue;
+    const f = decodeVendor(p.frame) as DataFrame;
+    if (f.body.case === "chunk") out.push(f.body.value.index);
+  }
+  return out;
+}
 
 describe("Campaign with one target", () => {
   it("should update exactly one target to the new version and confirm it", async () => {
     const h = await setup({ nodes: [0x0042] });
-    const campaign = h.campaign();
-    const report = await h.clock.run(campaign.run());
+    const report = await h.clock.run(h.campaign().run());
     const node = h.fleet.node(0x0042)!;
-    expect(report.done).toBe(1);
-    expect(report.targets[0]).toMatchObject({ address: 0x42, outcome: "done", state: "done", fromVersion: "1.0.0", version: "2.0.0", bytesDone: h.image.size, runs: 1, upToDate: false });
+    expect(report).toMatchObject({ done: 1, failed: 0, pending: 0, cancelled: 0 });
+    expect(report.targets[0]).toMatchObject({
+      address: 0x42,
+      outcome: "done",
+      state: "done",
+      method: Method.MESH,
+      fromVersion: "1.0.0",
+      version: "2.0.0",
+      bytesDone: h.image.size,
+      runs: 1,
+      upToDate: false,
+      failure: undefined,
+    });
     expect(node.firmware.version).toBe("2.0.0");
     expect(node.phase).toBe(Phase.CONFIRMED);
-    const chunkCount = Math.ceil(h.image.size / 359);
+    const chunkCount = Math.ceil(h.image.size / MESH_CHUNK);
     // Every chunk exactly once, plus one TransferInfo per round (round 0 and two reports).
+    expect(chunkIndices(h.network.log)).toEqual(Array.from({ length: chunkCount }, (_, i) => i));
     expect(h.network.count(Opcode.DataFrame, 0x42)).toBe(chunkCount + 3);
+  });
+
+  it("should report a node that already runs the version as done without sending anything", async () => {
+    const h = await setup({ node: () => ({ firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" } }) });
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets[0]).toMatchObject({ outcome: "done", upToDate: true });
+    expect(h.network.count(Opcode.UpdateStart)).toBe(0);
+  });
+
+  it("should stop at VERIFIED with the verify-only policy", async () => {
+    const h = await setup();
+    const report = await h.clock.run(h.campaign({ policy: "verify-only" }).run());
+    const node = h.fleet.nodes[0]!;
+    expect(report.targets[0]!.outcome).toBe("done");
+    expect(node.phase).toBe(Phase.VERIFIED);
+    expect(node.firmware.version).toBe("1.0.0");
+    expect(h.network.count(Opcode.UpdateApply)).toBe(0);
+  });
+
+  it("should roll back when the post-update test fails under test-then-confirm", async () => {
+    const h = await setup();
+    const tested: number[] = [];
+    const campaign = h.campaign({
+      policy: "test-then-confirm",
+      test: async ({ address, info }) => {
+        tested.push(address);
+        return info.version === "9.9.9";
+      },
+    });
+    const report = await h.clock.run(campaign.run());
+    expect(tested).toEqual([0x100]);
+    expect(report.targets[0]!.failure).toEqual({
+      code: ErrorCode.ROLLED_BACK,
+      codeName: "ERROR_CODE_ROLLED_BACK",
+      message: "the post-update test failed; the node rolled back",
+      source: "host",
+    });
+    expect(h.fleet.nodes[0]!.firmware.version).toBe("1.0.0");
+    expect(h.fleet.nodes[0]!.phase).toBe(Phase.ROLLED_BACK);
+  });
+
+  it("should fail a target that does not report the new version after the restart", async () => {
+    const h = await setup({ node: () => ({ faults: { bootsOldImage: true } }) });
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets[0]!.failure).toEqual({
+      code: ErrorCode.ROLLED_BACK,
+      codeName: "ERROR_CODE_ROLLED_BACK",
+      message: "after the restart the node reports version 1.0.0, expected 2.0.0",
+      source: "host",
+    });
+  });
+
+  it("should finish through lost replies and lost chunks", async () => {
+    const h = await setup({ node: () => ({ faults: { dropReplies: 3 } }), image: { size: 40_000 } });
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    h.network.lose = (p) => p.frame.opcode === Opcode.DataFrame && random() < 0.2;
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets[0]!.outcome).toBe("done");
+    expect(h.fleet.nodes[0]!.firmware.version).toBe("2.0.0");
+    // Lost chunks were re-sent in later rounds, and only those.
+    const sent = chunkIndices(h.network.log);
+    const chunkCount = Math.ceil(h.image.size / MESH_CHUNK);
+    expect(new Set(sent).size).toBe(chunkCount);
+    expect(sent.length).toBeLessThan(chunkCount * 1.6);
+  });
+
+  it("should understand missing-chunk reports sent as ranges", async () => {
+    const h = await setup({ node: () => ({ missingAsRanges: true }), image: { size: 30_000 } });
+    let n = 0;
+    h.network.lose = (p) => p.frame.opcode === Opcode.DataFrame && p.src === 1 && n++ % 7 === 3;
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets[0]!.outcome).toBe("done");
+  });
+});
+
+describe("Campaign of 20 nodes", () => {
+  it("should update every node with at most `concurrency` at once and report progress", async () => {
+    const h = await setup({ nodes: 20, image: { size: 8 * 1024 } });
+    const campaign = h.campaign({ concurrency: 4 });
+    const active = new Set<number>();
+    let most = 0;
+    const lastPercent = new Map<number, number>();
+    campaign.addEventListener("state", (e) => {
+      const d = (e as unknown as { detail: Extract<CampaignEvent, { type: "state" }> }).detail;
+      if (d.state === "querying") active.add(d.address);
+      if (["done", "failed", "offline"].includes(d.state)) active.delete(d.address);
+      most = Math.max(most, active.size);
+    });
+    const events: CampaignEvent[] = [];
+    const collecting = (async () => {
+      for await (const e of campaign.events()) events.push(e);
+    })();
+    const report = await h.clock.run(campaign.run());
+    await collecting;
+    for (const e of events) if (e.type === "progress") lastPercent.set(e.address, e.percent);
+    expect(report).toMatchObject({ done: 20, failed: 0, pending: 0 });
+    expect(most).toBe(4);
+    expect([...lastPercent.values()]).toEqual(Array(20).fill(100));
+    expect(h.fleet.nodes.every((n) => n.firmware.version === "2.0.0" && n.phase === Phase.CONFIRMED)).toBe(true);
+    expect(events.at(-1)).toEqual({ type: "campaign", state: "finished" });
+  });
+
+  it("should send each chunk once to a group for all members", async () => {
+    const h = await setup({ nodes: 10, image: { size: 12 * 1024 } });
+    for (const a of h.addresses) h.network.subscribe(a, 0xc001);
+    const report = await h.clock.run(h.campaign({ group: 0xc001, concurrency: 2 }).run());
+    expect(report.done).toBe(10);
+    const chunkCount = Math.ceil(h.image.size / MESH_CHUNK);
+    const toGroup = h.network.log.filter((p) => p.dst === 0xc001 && p.frame.opcode === Opcode.DataFrame).length;
+    expect(toGroup).toBe(chunkCount + 1); // the chunks and the round-0 TransferInfo
+    for (const a of h.addresses) expect(chunkIndices(h.network.log.filter((p) => p.dst === a))).toEqual([]);
+  });
+});
+
+describe("Campaign with offline nodes", () => {
+  it("should update a node that is offline at the start once it comes back", async () => {
+    const h = await setup({ nodes: 3 });
+    const late = h.fleet.node(0x101)!;
+    late.powerOff();
+    const campaign = h.campaign({ offlineRetryMs: 30_000 });
+    const running = campaign.run();
+    await h.clock.advance(20_000);
+    expect(campaign.report().targets[1]).toMatchObject({
+      outcome: "pending",
+      state: "offline",
+      pendingReason: "offline: no InfoStatus from 0x0101 after 4 attempts",
+    });
+    expect(campaign.report().done).toBe(2);
+    await h.clock.advance(60_000);
+    late.powerOn();
+    const report = await h.clock.run(running);
+    expect(report.done).toBe(3);
+    expect(report.targets[1]).toMatchObject({ outcome: "done", version: "2.0.0" });
+    expect(report.targets[1]!.runs).toBeGreaterThanOrEqual(2);
+  });
+
+  it("should report a node that never comes back as pending because offline", async () => {
+    const h = await setup({ nodes: 2 });
+    h.fleet.node(0x100)!.powerOff();
+    const report = await h.clock.run(h.campaign({ offlineGiveUpMs: 120_000 }).run());
+    expect(report).toMatchObject({ done: 1, pending: 1, failed: 0 });
+    expect(report.targets[0]).toMatchObject({ outcome: "pending", pendingReason: "offline: no InfoStatus from 0x0100 after 4 attempts" });
+  });
+});
+
+describe("Campaign suspend and resume", () => {
+  it("should continue from the chunks the node holds, never from zero", async () => {
+    const h = await setup({ image: { size: 120_000 } });
+    const node = h.fleet.nodes[0]!;
+    const campaign = h.campaign({ chunkGapMs: 50 });
+    const running = campaign.run();
+    const chunkCount = Math.ceil(h.image.size / MESH_CHUNK);
+    while (node.heldChunks().length < chunkCount * 0.4) await h.clock.advance(500);
+    await campaign.suspend();
+    expect(campaign.target(0x100)!.state).toBe("suspended");
+    const heldAtSuspend = new Set(node.heldChunks());
+    const logMark = h.network.log.length;
+    await h.clock.advance(60_000);
+    expect(h.network.log.length).toBe(logMark); // nothing is sent while suspended
+    campaign.resume();
+    const report = await h.clock.run(running);
+    expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0", runs: 2 });
+    const after = chunkIndices(h.network.log, logMark);
+    expect(after.length).toBe(chunkCount - heldAtSuspend.size);
+    expect(after.some((i) => heldAtSuspend.has(i))).toBe(false);
+    expect(after[0]).toBe(heldAtSuspend.size);
+    // The same session went on: one session id in every UpdateStart.
+    const starts = h.network.log.filter((p) => p.frame.opcode === Opcode.UpdateStart).map((p) => decodeVendor(p.frame));
+    expect(new Set(starts.map((s) => (s as { sessionId: number }).sessionId)).size).toBe(1);
+  });
+});
+
+describe("Campaign cancellation and retries", () => {
+  it("should cancel through an AbortSignal and cancel the node's session", async () => {
+    const h = await setup({ image: { size: 60_000 } });
+    const abort = new AbortController();
+    const campaign = h.campaign({ signal: abort.signal, chunkGapMs: 50 });
+    const running = campaign.run();
+    const node = h.fleet.nodes[0]!;
+    while (node.phase !== Phase.RECEIVING) await h.clock.advance(100);
+    abort.abort("operator");
+    const report = await h.clock.run(running);
+    expect(report).toMatchObject({ cancelled: 1, done: 0 });
+    await h.clock.advance(1000);
+    expect(node.phase).toBe(Phase.CANCELLED);
+    expect(node.firmware.version).toBe("1.0.0");
+  });
+
+  it("should restart failed targets without adding them again", async () => {
+    const h = await setup({ nodes: 2, node: (a) => (a === 0x101 ? { faults: { transfer: { code: ErrorCode.FLASH, atBytes: 4000 } } } : {}) });
+    const campaign = h.campaign();
+    let report = await h.clock.run(campaign.run());
+    expect(report.targets[1]!.failure).toEqual({
+      code: ErrorCode.FLASH,
+      codeName: "ERROR_CODE_FLASH",
+      message: "the transfer failed: writing, erasing or reading flash failed",
+      source: "node",
+    });
+    delete h.fleet.node(0x101)!.options.faults.transfer;
+    expect(campaign.retryFailed()).toBe(1);
+    report = await h.clock.run(campaign.run());
+    expect(report).toMatchObject({ done: 2, failed: 0 });
+    expect(report.targets[1]).toMatchObject({ outcome: "done", runs: 2 });
+    expect(report.targets[0]!.runs).toBe(1);
+  });
+});
+
+describe("Campaign error reporting", () => {
+  it("should surface every node error code in the report with its reason", async () => {
+    const codes = Object.values(ErrorCode).filter((c): c is ErrorCode => typeof c === "number" && c !== ErrorCode.NONE);
+    expect(codes).toHaveLength(27);
+    const h = await setup({
+      nodes: codes.length,
+      image: { minChipRev: 1 },
+      node: (_a, i) => {
+        const code = codes[i]!;
+        switch (code) {
+          case ErrorCode.WRONG_CHIP:
+            return { chipId: 9 };
+          case ErrorCode.CHIP_REVISION:
+            return { chipRevision: 0 };
+          case ErrorCode.IMAGE_TOO_LARGE:
+            return { otaPartitionSize: 4096 };
+          case ErrorCode.DOWNGRADE:
+            return { firmware: { projectName: "meshota-demo", version: "1.0.0", secureVersion: 5, idfVersion: "v5.3.1" } };
+          case ErrorCode.SAME_VERSION:
+            return { firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" } };
+          case ErrorCode.PROJECT_MISMATCH:
+            return { firmware: { projectName: "other", version: "1.0.0", secureVersion: 0, idfVersion: "v5.3.1" } };
+          case ErrorCode.ROLLED_BACK:
+            return { faults: { selfTestFails: true } };
+          case ErrorCode.FLASH:
+          case ErrorCode.STORAGE:
+            return { faults: { transfer: { code, atBytes: 2000 } } };
+          default:
+            return { faults: { start: code } };
+        }
+      },
+    });
+    h.fleet.node(0x100 + codes.indexOf(ErrorCode.BAD_SIGNATURE))!.options.publicKey = (await crypto.subtle.generateKey(
+      { name: "ECDSA", namedCurve: "P-256" },
+      true,
+      ["sign", "verify"],
+    )).publicKey;
+    const report = await h.clock.run(h.campaign({ hostChecks: false, concurrency: 8 }).run());
+    expect(report.failed).toBe(27);
+    codes.forEach((code, i) => {
+      const failure = report.targets[i]!.failure!;
+      expect(failure.code, errorCodeName(code)).toBe(code);
+      expect(failure.codeName).toBe(errorCodeName(code));
+      expect(failure.source).toBe("node");
+      expect(failure.message.endsWith(`: ${describeErrorCode(code)}`)).toBe(true);
+    });
+    expect(report.targets[codes.indexOf(ErrorCode.WRONG_CHIP)]!.failure!.message).toBe(
+      "UpdateStart refused: the image is for another chip",
+    );
+  });
+
+  it("should refuse with a host-side reason before UpdateStart when checks fail", async () => {
+    const h = await setup({ nodes: 3, node: (_a, i) => [{ chipId: 9 }, { otaPartitionSize: 4096 }, { methods: [Method.TCP] }][i]! });
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets.map((t) => t.failure?.message)).toEqual([
+      "the image is for ESP32-C3 (chip id 5), the node is ESP32-S3 (chip id 9)",
+      `the image is ${h.image.size} bytes, the node's OTA partition 4096`,
+      "no common method: the distributor offers mesh, the node supports tcp",
+    ]);
+    expect(report.targets.every((t) => t.failure?.source === "host")).toBe(true);
+    expect(h.network.count(Opcode.UpdateStart)).toBe(0);
+  });
+
+  it("should refuse defective images before anything is sent", async () => {
+    const h = await setup();
+    const good = await buildImage({ size: 4096 });
+    const image = (await import("./image/reader.js")).readImage;
+    const parsed = await image(good);
+    const badChecksum = good.slice();
+    badChecksum[parsed.segments[1]!.dataOffset]! ^= 1;
+    const badHash = good.slice();
+    badHash[good.length - 1]! ^= 1;
+    const unknownChip = good.slice();
+    unknownChip[12] = 0x33;
+    const cases: [Uint8Array, string][] = [
+      [new TextEncoder().encode("not firmware"), "not-an-image"],
+      [buildBootloaderImage(), "bootloader"],
+      [buildPartitionTable(), "partition-table"],
+      [good.subarray(0, 1000), "truncated"],
+      [badChecksum, "bad-checksum"],
+      [badHash, "bad-hash"],
+      [unknownChip, "unknown-chip"],
+    ];
+    for (const [bytes, defect] of cases) {
+      const error = await Campaign.fromImageBytes({
+        transport: h.network.transport(),
+        imageBytes: bytes,
+        privateKey: h.keys.privateKey,
+        targets: h.addresses,
+        clock: h.clock,
+      }).catch((e: unknown) => e);
+      expect(ImageFormatError.isInstance(error), defect).toBe(true);
+      expect((error as ImageFormatError).defect).toBe(defect);
+    }
+    expect(h.network.log).toEqual([]);
   });
 });

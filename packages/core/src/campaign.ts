@@ -14,7 +14,7 @@ import {
 } from "@meshota/proto";
 import { realClock, type Clock } from "./clock.js";
 import { CancelledError } from "./errors.js";
-import type { EspImage } from "./image/reader.js";
+import { readImage, type EspImage } from "./image/reader.js";
 import { ControlLink, NoReplyError } from "./distributor/link.js";
 import { meshTransfer, type MeshTransferResult } from "./distributor/mesh-transfer.js";
 import { planRelays, type RelayPlan } from "./distributor/relay-plan.js";
@@ -31,7 +31,7 @@ import {
   type TargetRecord,
 } from "./distributor/target.js";
 import { hostFailure, SETTLED_STATES, type MethodProvider, type TargetFailure, type TargetReport } from "./distributor/types.js";
-import type { SignedManifest } from "./signing.js";
+import { signImage, type SignedManifest } from "./signing.js";
 import type { ControlTransport, MeshAddress } from "./transport.js";
 
 /** Relays: updated nodes serve their neighbours over ESP-NOW. */
@@ -158,7 +158,8 @@ class Barrier<R> {
     const joined = [...this.#joined.keys()];
     this.start(joined).then(
       (results) => {
-        for (const [a, resolve] of this.#joined) resolve(results.get(a) ?? this.fallback);
+        // A member's result may be undefined (success), so presence is tested, not the value.
+        for (const [a, resolve] of this.#joined) resolve(results.has(a) ? (results.get(a) as R) : this.fallback);
       },
       () => {
         for (const resolve of this.#joined.values()) resolve(this.fallback);
@@ -188,6 +189,8 @@ export class Campaign extends EventTarget {
   readonly #running = new Map<MeshAddress, Promise<void>>();
   readonly #retryAt = new Map<MeshAddress, number>();
   readonly #heldForRelay = new Set<MeshAddress>();
+  /** Targets last seen offline and not heard from since. */
+  readonly #unreachable = new Set<MeshAddress>();
   readonly #relayRefused = new Set<MeshAddress>();
   readonly #stopped = new AbortController();
   #epoch = new AbortController();
@@ -221,6 +224,19 @@ export class Campaign extends EventTarget {
     }
     if (group !== undefined) this.#groupBarrier = this.#newGroupBarrier(targets);
     signal?.addEventListener("abort", () => void this.cancel(signal.reason), { once: true });
+  }
+
+  /**
+   * Reads and checks an image, signs its manifest and builds the campaign. A defective image
+   * throws ImageFormatError here, before anything is sent.
+   */
+  static async fromImageBytes(
+    options: Omit<CampaignOptions, "image" | "signed"> & { readonly imageBytes: Uint8Array; readonly privateKey: CryptoKey },
+  ): Promise<Campaign> {
+    const { imageBytes, privateKey, ...rest } = options;
+    const image = await readImage(imageBytes);
+    const signed = await signImage(image, privateKey);
+    return new Campaign({ ...rest, image, signed });
   }
 
   /** The record of a target (live; do not modify). */
@@ -269,6 +285,10 @@ export class Campaign extends EventTarget {
   #emit(event: CampaignEvent): void {
     if (event.type === "state" && event.state === "offline") {
       this.#retryAt.set(event.address, this.clock.now() + this.#offlineRetryMs);
+      this.#unreachable.add(event.address);
+    } else if (event.type === "state" && event.state !== "querying") {
+      // It answered (or was stopped): no longer waiting for it to come back.
+      this.#unreachable.delete(event.address);
     }
     for (const l of this.#listeners) l(event);
     this.dispatchEvent(new CampaignEventEvent(event));
@@ -302,15 +322,18 @@ export class Campaign extends EventTarget {
         const due = r.state === "pending" || r.state === "suspended" || (r.state === "offline" && (this.#retryAt.get(r.address) ?? 0) <= now);
         if (due) this.#start(r);
       }
+      // Once only offline targets are left, they get offlineGiveUpMs to come back.
+      const records = [...this.#records.values()];
+      const offline = records.filter((r) => r.state === "offline");
+      const onlyOffline = records.every((r) => SETTLED_STATES.has(r.state) || this.#unreachable.has(r.address));
+      if (onlyOffline && this.#unreachable.size > 0) idleSince ??= now;
+      else idleSince = undefined;
+      if (idleSince !== undefined && now - idleSince >= this.#offlineGiveUpMs && this.#running.size === 0) break;
       if (this.#running.size > 0) {
-        idleSince = undefined;
         await this.#notifier.wait();
         continue;
       }
-      const offline = [...this.#records.values()].filter((r) => r.state === "offline");
       if (offline.length === 0) break;
-      idleSince ??= now;
-      if (now - idleSince >= this.#offlineGiveUpMs) break;
       const next = Math.min(...offline.map((r) => this.#retryAt.get(r.address) ?? now), idleSince + this.#offlineGiveUpMs);
       await this.#sleepUntil(next);
     }

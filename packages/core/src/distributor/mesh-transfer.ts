@@ -174,7 +174,9 @@ async function askReport(
       }
       if (m.$typeName === "meshota.v1.UpdateStatus") {
         const s = m as UpdateStatus;
-        return s.phase === Phase.FAILED || s.phase === Phase.CANCELLED || s.phase === Phase.NONE;
+        // A failed session answers the report request with TransferDone and its error; an
+        // UpdateStatus in PHASE_FAILED may be the refusal of a stray chunk instead.
+        return s.phase === Phase.CANCELLED || s.phase === Phase.NONE;
       }
       return false;
     },

@@ -467,11 +467,14 @@ export class FakeNode {
     const s = this.#session;
     const body = frame.body;
     const sessionOf = body.case ? body.value.sessionId : 0;
-    if (!s || TERMINAL.has(s.phase)) return this.#status(src, ErrorCode.WRONG_STATE);
+    if (!s || s.phase === Phase.NONE) return this.#status(src, ErrorCode.WRONG_STATE);
     if (s.method.case !== "mesh") return this.#status(src, ErrorCode.UNSUPPORTED_METHOD);
     if (sessionOf !== s.id) return this.#status(src, ErrorCode.SESSION_MISMATCH);
     if (body.case === "chunk") {
-      if (s.phase !== Phase.STARTING && s.phase !== Phase.RECEIVING) return;
+      if (s.phase !== Phase.STARTING && s.phase !== Phase.RECEIVING) {
+        if (!s.held[body.value.index]) this.#status(src, ErrorCode.WRONG_STATE);
+        return;
+      }
       const { index, data } = body.value;
       if (index >= s.chunkCount) return this.#status(src, ErrorCode.CHUNK_OUT_OF_RANGE);
       if (data.length > s.chunkSize) return this.#status(src, ErrorCode.CHUNK_TOO_LARGE);
