@@ -18,3 +18,11 @@ export {
   type FirmwareSession,
 } from "./firmware-server.js";
 export { fetchImage, type FetchImageOptions, type FetchImageResult } from "./fetch-client.js";
+export { ImageHttpServer, type ImageHttpEvent, type ImageHttpServerOptions } from "./image-http-server.js";
+export { parseRange, type RangeAnswer } from "./range.js";
+export {
+  certificateSha256,
+  generateSelfSignedCertificate,
+  type CertificateOptions,
+  type SelfSignedCertificate,
+} from "./certificate.js";
