@@ -1,0 +1,222 @@
+/* ESP-NOW: a verified node relays its image to targets in broadcast rounds over a lossy
+ * medium; a silent target is given up on with a clear reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "meshota_codec.h"
+#include "meshota_testlib.h"
+
+#define PH(x) meshota_v1_Phase_PHASE_##x
+#define EC(x) meshota_v1_ErrorCode_ERROR_CODE_##x
+#define SESSION 0xE5E5u
+#define N 4 /* node 0 relays to nodes 1..3 */
+
+static mt_node_t *nodes[N];
+static size_t cursor[N];
+static uint8_t img[32768];
+static size_t img_len;
+static mt_image_params_t params;
+static uint32_t rng;
+
+static meshota_peer_t peer_of(int i)
+{
+    meshota_peer_t p = {.mesh_addr = (uint16_t)(0x10 + i), .has_mac = true,
+                        .mac = {0x02, 0, 0, 0, 0, (uint8_t)(0x10 + i)}};
+    return p;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    params = mt_image_defaults();
+    img_len = mt_image_build(&params, img, sizeof(img));
+    rng = 12345;
+    for (int i = 0; i < N; i++) {
+        nodes[i] = calloc(1, sizeof(mt_node_t));
+        mt_node_open(nodes[i], 64 * 1024, (uint64_t)(i + 1));
+        cursor[i] = 0;
+    }
+    /* The relay gets the image over the mesh method and verifies it. */
+    meshota_v1_UpdateStart u;
+    mt_start_for(&params, img, img_len, SESSION, 400, &u);
+    mt_control(nodes[0], MESHOTA_OP_UPDATE_START, &u);
+    for (uint32_t i = 0; i < (img_len + 399) / 400; i++) {
+        mt_send_chunk(nodes[0], SESSION, img, img_len, 400, i);
+    }
+    mt_poll_verify(nodes[0]);
+    assert_int_equal(meshota_node_phase(&nodes[0]->node), PH(VERIFIED));
+    /* The targets are told to expect ESP-NOW from the relay. */
+    meshota_peer_t relay = peer_of(0);
+    for (int i = 1; i < N; i++) {
+        mt_start_for(&params, img, img_len, SESSION, 200, &u);
+        u.which_method = meshota_v1_UpdateStart_espnow_tag;
+        u.method.espnow.channel = 6;
+        u.method.espnow.payload_size = 200;
+        u.method.espnow.distributor_mac.size = 6;
+        memcpy(u.method.espnow.distributor_mac.bytes, relay.mac, 6);
+        mt_control(nodes[i], MESHOTA_OP_UPDATE_START, &u);
+        assert_int_equal(mt_last_status(nodes[i]).phase, PH(STARTING));
+    }
+    for (int i = 0; i < N; i++) {
+        cursor[i] = nodes[i]->n_sent;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        assert_true(mt_running_intact(nodes[i]));
+        mt_node_close(nodes[i]);
+        free(nodes[i]);
+    }
+    return 0;
+}
+
+static bool lost(int loss_percent)
+{
+    rng = rng * 1103515245u + 12345u;
+    return (int)((rng >> 16) % 100) < loss_percent;
+}
+
+/* Deliver every ESP-NOW frame sent since the last call. Node @p off hears and says nothing. */
+static void route(int loss_percent, int off)
+{
+    for (int i = 0; i < N; i++) {
+        while (cursor[i] < nodes[i]->n_sent) {
+            const mt_sent_t *s = &nodes[i]->sent[cursor[i]++ % MT_SENT_MAX];
+            if (s->bearer != MESHOTA_BEARER_ESPNOW || i == off) {
+                continue;
+            }
+            meshota_peer_t from = peer_of(i);
+            for (int j = 0; j < N; j++) {
+                meshota_peer_t pj = peer_of(j);
+                bool to_j = memcmp(s->to.mac, "\xff\xff\xff\xff\xff\xff", 6) == 0 ||
+                            memcmp(s->to.mac, pj.mac, 6) == 0;
+                if (j == i || j == off || !to_j || lost(loss_percent)) {
+                    continue;
+                }
+                meshota_node_on_data(&nodes[j]->node, MESHOTA_BEARER_ESPNOW, &from, s->data,
+                                     s->len);
+            }
+        }
+    }
+}
+
+static void start_relay(void)
+{
+    meshota_v1_RelayStart rs = meshota_v1_RelayStart_init_zero;
+    rs.session_id = SESSION;
+    rs.targets_count = N - 1;
+    for (int i = 1; i < N; i++) {
+        rs.targets[i - 1] = peer_of(i).mesh_addr;
+    }
+    rs.which_method = meshota_v1_RelayStart_espnow_tag;
+    rs.method.espnow.channel = 6;
+    rs.method.espnow.payload_size = 200;
+    mt_control(nodes[0], MESHOTA_OP_RELAY_START, &rs);
+    cursor[0] = nodes[0]->n_sent;
+}
+
+static meshota_v1_RelayStatus run_relay(int loss_percent, int off)
+{
+    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
+    for (int step = 0; step < 20000; step++) {
+        for (int i = 0; i < N; i++) {
+            nodes[i]->host.clock_ms += 10;
+            meshota_node_poll(&nodes[i]->node);
+        }
+        /* The relay's final RelayStatus goes to the controller on the mesh. */
+        for (size_t k = cursor[0]; k < nodes[0]->n_sent; k++) {
+            const mt_sent_t *s = &nodes[0]->sent[k % MT_SENT_MAX];
+            if (s->bearer == MESHOTA_BEARER_MESH && s->data[0] == MESHOTA_OP_RELAY_STATUS) {
+                assert_true(meshota_decode(meshota_v1_RelayStatus_fields, &st, s->data + 1,
+                                           s->len - 1, NULL));
+            }
+        }
+        route(loss_percent, off);
+        if (meshota_node_relay_phase(&nodes[0]->node) != meshota_v1_RelayPhase_RELAY_PHASE_RUNNING) {
+            break;
+        }
+    }
+    return st;
+}
+
+static void test_relay_spreads_image_over_lossy_espnow(void **state)
+{
+    (void)state;
+    start_relay();
+    meshota_v1_RelayStatus st = run_relay(25, -1);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(st.targets_done, 3);
+    assert_int_equal(st.targets_failed, 0);
+    assert_int_equal(st.error, EC(NONE));
+    static uint8_t got[32768];
+    for (int i = 1; i < N; i++) {
+        mt_poll_verify(nodes[i]);
+        assert_int_equal(meshota_node_phase(&nodes[i]->node), PH(VERIFIED));
+        assert_int_equal(meshota_host_read_slot(&nodes[i]->host, 1, 0, got, img_len), MESHOTA_OK);
+        assert_memory_equal(got, img, img_len);
+    }
+    /* More than one round was needed at 25 % loss. */
+    assert_true(nodes[0]->node.relay.round > 1);
+}
+
+static void test_relay_gives_up_on_silent_target_with_timeout(void **state)
+{
+    (void)state;
+    start_relay();
+    meshota_v1_RelayStatus st = run_relay(10, 3);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(st.targets_done, 2);
+    assert_int_equal(st.targets_failed, 1);
+    assert_int_equal(st.error, EC(TIMEOUT));
+    assert_int_equal(nodes[0]->node.relay.targets[2].state, 2);
+    for (int i = 1; i < 3; i++) {
+        mt_poll_verify(nodes[i]);
+        assert_int_equal(meshota_node_phase(&nodes[i]->node), PH(VERIFIED));
+    }
+    assert_int_equal(meshota_node_bytes_done(&nodes[3]->node), 0);
+}
+
+static void test_relay_start_while_running_is_busy_or_idempotent(void **state)
+{
+    (void)state;
+    start_relay();
+    start_relay();
+    meshota_v1_RelayStatus st;
+    const mt_sent_t *s = mt_last(nodes[0]);
+    assert_true(meshota_decode(meshota_v1_RelayStatus_fields, &st, s->data + 1, s->len - 1, NULL));
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_RUNNING);
+    assert_int_equal(st.error, EC(NONE));
+    meshota_v1_RelayStart rs = meshota_v1_RelayStart_init_zero;
+    rs.session_id = SESSION + 1;
+    rs.targets_count = 1;
+    rs.which_method = meshota_v1_RelayStart_espnow_tag;
+    rs.method.espnow.channel = 6;
+    rs.method.espnow.payload_size = 200;
+    mt_control(nodes[0], MESHOTA_OP_RELAY_START, &rs);
+    s = mt_last(nodes[0]);
+    assert_true(meshota_decode(meshota_v1_RelayStatus_fields, &st, s->data + 1, s->len - 1, NULL));
+    assert_int_equal(st.error, EC(BUSY));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_relay_spreads_image_over_lossy_espnow),
+        T(test_relay_gives_up_on_silent_target_with_timeout),
+        T(test_relay_start_while_running_is_busy_or_idempotent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
