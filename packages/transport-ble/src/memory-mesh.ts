@@ -4,7 +4,7 @@
 import type { GattBearer } from "./bearer.js";
 import type { ApplicationKey, NetworkKey } from "./keys.js";
 import { MeshStack, type MeshLimits, type MeshTimingOptions } from "./mesh-stack.js";
-import { decodeNetworkPdu, encodeNetworkPdu } from "./network-pdu.js";
+import { decodeNetworkPdu, encodeNetworkPdu, relayNetworkPdu } from "./network-pdu.js";
 import { encodeSecureNetworkBeacon } from "./beacon.js";
 import { be16, concat, readBe16 } from "./bytes.js";
 import {
@@ -122,8 +122,8 @@ export class SimNode {
     this.forwardToClients(pdu, from, m.dst);
     if (m.dst === this.address) return;
     // A proxy relays what its clients send; a relay node relays what it hears (TTL >= 2).
-    if ((from || this.relay) && m.ttl >= 2) {
-      const relayed = encodeNetworkPdu(m.netKey, { ivIndex: m.ivIndex, ctl: m.ctl, ttl: m.ttl - 1, seq: m.seq, src: m.src, dst: m.dst }, m.transportPdu);
+    const relayed = from || this.relay ? relayNetworkPdu(m) : undefined;
+    if (relayed) {
       this.relayed++;
       this.mesh.broadcast(this, relayed);
     }

@@ -94,3 +94,12 @@ export function decodeNetworkPdu(pdu: Uint8Array, netKeys: readonly NetworkKey[]
   }
   return undefined;
 }
+
+/**
+ * The relayed copy of a received network PDU (Mesh Protocol 3.4.6.3): same SEQ and SRC, TTL one
+ * lower, re-obfuscated. Undefined when the TTL does not allow relaying (0 or 1).
+ */
+export function relayNetworkPdu(m: NetworkMessage): Uint8Array | undefined {
+  if (m.ttl < 2) return undefined;
+  return encodeNetworkPdu(m.netKey, { ivIndex: m.ivIndex, ctl: m.ctl, ttl: m.ttl - 1, seq: m.seq, src: m.src, dst: m.dst }, m.transportPdu);
+}

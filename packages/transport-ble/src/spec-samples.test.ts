@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { hex, toHex } from "./bytes.js";
 import { decodeLowerPdu, encodeLowerPdu, segmentAccess } from "./lower-pdu.js";
 import { deriveApplicationKey, deriveFriendshipKey, deriveNetworkKey, type NetworkKey } from "./keys.js";
-import { decodeNetworkPdu, encodeNetworkPdu, networkNonce } from "./network-pdu.js";
+import { decodeNetworkPdu, encodeNetworkPdu, networkNonce, relayNetworkPdu } from "./network-pdu.js";
 import { accessNonce, decryptAccess, encryptAccess } from "./upper-transport.js";
 import { virtualAddressOf } from "./crypto.js";
 
@@ -79,6 +79,15 @@ describe("network layer sample messages (8.3)", () => {
     expect(decodeNetworkPdu(bad, [NET_KEY], 0x12345678)).toBeUndefined();
     const other = deriveNetworkKey(hex("f7a2a44f8e8a8029064f173ddc1e2b00"));
     expect(decodeNetworkPdu(hex(NETWORK_SAMPLES[0]!.pdu), [other], 0x12345678)).toBeUndefined();
+  });
+
+  it("should relay Message #16 as Message #17 with the TTL decremented (8.3.16, 8.3.17)", () => {
+    const m = decodeNetworkPdu(hex("68e80e5da5af0e6b9be7f5a642f2f98680e61c3a8b47f228"), [NET_KEY], 0x12345678)!;
+    expect(m.ttl).toBe(0x0b);
+    const relayed = relayNetworkPdu(m)!;
+    const again = decodeNetworkPdu(relayed, [NET_KEY], 0x12345678)!;
+    expect([again.ttl, again.seq, again.src, again.dst, toHex(again.transportPdu)]).toEqual([0x0a, 6, 0x1201, 0x0003, "0089511bf1d1a81c11dcef"]);
+    expect(relayNetworkPdu({ ...m, ttl: 1 })).toBeUndefined();
   });
 
   it("should pick IV index - 1 when the IVI bit says so (8.3.20)", () => {
