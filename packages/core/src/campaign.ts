@@ -191,7 +191,6 @@ export class Campaign extends EventTarget {
   readonly #heldForRelay = new Set<MeshAddress>();
   /** Targets last seen offline and not heard from since. */
   readonly #unreachable = new Set<MeshAddress>();
-  readonly #relayRefused = new Set<MeshAddress>();
   readonly #stopped = new AbortController();
   #epoch = new AbortController();
   #groupBarrier: Barrier<TargetFailure | "offline" | undefined> | undefined;
@@ -464,8 +463,9 @@ export class Campaign extends EventTarget {
           this.#releaseChildren(r.address);
         }
         if (r.state === "failed" && r.failure === refused) {
-          // The relay could not serve it: the distributor updates it directly instead.
-          this.#relayRefused.add(r.address);
+          // The relay could not serve it: end the relayed session, then the distributor
+          // updates the target directly.
+          await this.#cancelSession(r);
           r.relayedBy = undefined;
           r.failure = undefined;
           r.sessionId = 0;
@@ -491,6 +491,20 @@ export class Campaign extends EventTarget {
     } catch (error) {
       if (NoReplyError.isInstance(error)) return false;
       throw error;
+    }
+  }
+
+  async #cancelSession(r: TargetRecord, attempts = this.options.retry.attempts): Promise<void> {
+    try {
+      await this.link.request(
+        r.address,
+        encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }),
+        (m): m is VendorMessage => m.$typeName === "meshota.v1.UpdateStatus",
+        "UpdateStatus for UpdateCancel",
+        { ...this.options.retry, attempts },
+      );
+    } catch {
+      // Best effort: a node that does not answer keeps its session until it times out.
     }
   }
 
@@ -529,19 +543,8 @@ export class Campaign extends EventTarget {
     this.#epoch.abort(new CancelledError("campaign cancelled", { cause: reason }));
     this.#notifier.notify();
     await Promise.allSettled([...this.#running.values()]);
-    const retry = { ...this.options.retry, attempts: 1 };
-    await Promise.allSettled(
-      [...this.#records.values()]
-        .filter((r) => r.sessionId !== 0 && r.state === "cancelled")
-        .map((r) =>
-          this.link.request(
-            r.address,
-            encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }),
-            (m): m is VendorMessage => m.$typeName === "meshota.v1.UpdateStatus",
-            "UpdateStatus for UpdateCancel",
-            retry,
-          ),
-        ),
+    await Promise.all(
+      [...this.#records.values()].filter((r) => r.sessionId !== 0 && r.state === "cancelled").map((r) => this.#cancelSession(r, 2)),
     );
     for (const r of this.#records.values()) {
       if (!SETTLED_STATES.has(r.state)) r.state = "cancelled";

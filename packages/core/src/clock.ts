@@ -47,6 +47,26 @@ export class VirtualClock implements Clock {
   #now = 0;
   #seq = 0;
   #timers: Timer[] = [];
+  readonly #busy = new Set<Promise<unknown>>();
+
+  /**
+   * Marks real asynchronous work (Web Crypto, I/O) that must finish before time moves on:
+   * without it, a virtual timeout could fire while a real computation is still running.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    const p = work.finally(() => this.#busy.delete(p));
+    this.#busy.add(p);
+    p.catch(() => undefined);
+    return work;
+  }
+
+  async #settle(): Promise<void> {
+    for (;;) {
+      await settle();
+      if (this.#busy.size === 0) return;
+      await Promise.race([...this.#busy].map((p) => p.catch(() => undefined)));
+    }
+  }
 
   now(): number {
     return this.#now;
@@ -81,13 +101,13 @@ export class VirtualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;
     for (;;) {
-      await settle();
+      await this.#settle();
       const next = this.#earliest();
       if (!next || next.at > target) break;
       this.#fire(next);
     }
     this.#now = target;
-    await settle();
+    await this.#settle();
   }
 
   /**
@@ -110,7 +130,7 @@ export class VirtualClock implements Clock {
     );
     const deadline = this.#now + limitMs;
     for (;;) {
-      await settle();
+      await this.#settle();
       if (state === "done") return value as T;
       if (state === "failed") throw error;
       const next = this.#earliest();

@@ -83,3 +83,4 @@ export {
   type CampaignReport,
   type RelayOptions,
 } from "./campaign.js";
+export { espnowMethod, tcpMethod, wifiMethod, type WifiCredentials } from "./distributor/methods.js";

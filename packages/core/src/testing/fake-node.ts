@@ -180,11 +180,19 @@ export class FakeNode {
     this.network.setOnline(this.address, true);
   }
 
+  /** Lets a virtual clock wait for the node's real asynchronous work (Web Crypto). */
+  #track<T>(work: Promise<T>): Promise<T> {
+    const clock = this.clock as Clock & { track?: <U>(p: Promise<U>) => Promise<U> };
+    return clock.track ? clock.track(work) : work;
+  }
+
   #enqueue(message: IncomingMessage): void {
-    this.#queue = this.#queue.then(() => this.#handle(message)).catch((e: unknown) => {
-      // A fake node must never die silently: keep the failure visible to the test.
-      console.error("fake node", this.address, e);
-    });
+    this.#queue = this.#track(
+      this.#queue.then(() => this.#handle(message)).catch((e: unknown) => {
+        // A fake node must never die silently: keep the failure visible to the test.
+        console.error("fake node", this.address, e);
+      }),
+    );
   }
 
   #reply(dst: MeshAddress, frame: VendorFrame): void {
@@ -385,7 +393,7 @@ export class FakeNode {
           if (s.held[i]) continue;
           const data = source.subarray(i * s.chunkSize, Math.min(source.length, (i + 1) * s.chunkSize));
           budget -= data.length;
-          await this.#store(s, i, data);
+          await this.#track(this.#store(s, i, data));
           if (s.phase !== Phase.RECEIVING) break;
         }
       }
@@ -480,7 +488,7 @@ export class FakeNode {
       if (data.length > s.chunkSize) return this.#status(src, ErrorCode.CHUNK_TOO_LARGE);
       const expected = index === s.chunkCount - 1 ? s.manifest.imageSize - index * s.chunkSize : s.chunkSize;
       if (data.length !== expected) return this.#status(src, ErrorCode.MALFORMED);
-      void this.#store(s, index, data);
+      void this.#track(this.#store(s, index, data));
       return;
     }
     if (body.case === "info") {
