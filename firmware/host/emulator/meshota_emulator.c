@@ -1,0 +1,650 @@
+/*
+ * meshota_emulator: runs many meshota nodes (the real meshota_core) in one process.
+ *
+ * Each node has its own state directory (<dir>/<addr as 4 hex digits>/: two flash slot files,
+ * kv/, boot.bin) and a virtual clock that only moves on the "advance" command, so runs are
+ * deterministic. A client drives the nodes over one TCP loopback connection with
+ * length-prefixed frames; docs/firmware.md "Node emulator" is the reference:
+ *
+ *   frame  = u32 LE length of what follows | u16 LE node | u8 kind | u16 LE peer | payload
+ *
+ * kinds: 1 MESH (payload: 6-bit opcode then parameters), 2 ESPNOW (payload: DataFrame),
+ * 3 TCP_DATA, 4 TCP_OPEN (node -> client, payload "host:port"), 5 TCP_CONNECTED (client ->
+ * node), 6 TCP_CLOSE, 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <psa/crypto.h>
+
+#include "meshota_core/meshota_node.h"
+#include "meshota_host_port.h"
+#include "meshota_testlib.h"
+
+enum {
+    KIND_MESH = 1,
+    KIND_ESPNOW = 2,
+    KIND_TCP_DATA = 3,
+    KIND_TCP_OPEN = 4,
+    KIND_TCP_CONNECTED = 5,
+    KIND_TCP_CLOSE = 6,
+    KIND_COMMAND = 16,
+    KIND_REPLY = 17,
+    KIND_EVENT = 18,
+};
+
+#define MAX_NODES 1024
+#define MAX_PAYLOAD 4096
+#define STEP_MS 10u
+
+typedef struct {
+    uint16_t addr;
+    bool on;              /* powered */
+    uint8_t key[65];
+    meshota_host_t host;
+    meshota_node_config_t cfg;
+    meshota_node_t node;
+} emu_node_t;
+
+typedef struct {
+    char dir[160];
+    int client;
+    uint64_t now_ms;
+    uint8_t key[65];      /* default key for new nodes */
+    int log_level;
+    size_t n;
+    emu_node_t *nodes[MAX_NODES];
+} emu_t;
+
+static emu_t s_emu; /* the process: one emulator; nodes themselves share nothing */
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0 && fd >= 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+static void emit(uint16_t node, uint8_t kind, uint16_t peer, const uint8_t *payload, size_t len)
+{
+    uint8_t hdr[9];
+    uint32_t total = (uint32_t)(5 + len);
+    put16(hdr, total);
+    put16(hdr + 2, total >> 16);
+    put16(hdr + 4, node);
+    hdr[6] = kind;
+    put16(hdr + 7, peer);
+    write_all(s_emu.client, hdr, sizeof(hdr));
+    write_all(s_emu.client, payload, len);
+}
+
+static void emit_text(uint8_t kind, const char *fmt, ...)
+{
+    char buf[MAX_PAYLOAD];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        n = 0;
+    }
+    if ((size_t)n >= sizeof(buf)) {
+        n = sizeof(buf) - 1;
+    }
+    emit(0, kind, 0, (const uint8_t *)buf, (size_t)n);
+}
+
+/* ---- node ports ----------------------------------------------------------------------------- */
+
+static meshota_err_t node_send(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
+                               const uint8_t *payload, size_t len)
+{
+    meshota_host_t *h = ctx;
+    emu_node_t *e = h->user;
+    if (h->dead) {
+        return MESHOTA_ERR_POWER_LOSS;
+    }
+    uint16_t peer = to->mesh_addr;
+    if (bearer == MESHOTA_BEARER_ESPNOW && to->has_mac) {
+        /* Emulated MACs are 02:00:00:00:hi:lo of the mesh address; ff.. is broadcast. */
+        peer = to->mac[0] == 0xFF ? 0xFFFF : (uint16_t)((to->mac[4] << 8) | to->mac[5]);
+    }
+    emit(e->addr, bearer == MESHOTA_BEARER_MESH ? KIND_MESH : KIND_ESPNOW, peer, payload, len);
+    return MESHOTA_OK;
+}
+
+static meshota_err_t node_net_open(void *ctx, const char *host, uint16_t port,
+                                   const meshota_wifi_creds_t *creds)
+{
+    meshota_host_t *h = ctx;
+    emu_node_t *e = h->user;
+    (void)creds; /* The emulated network needs no join; credentials are never forwarded. */
+    char text[96];
+    int n = snprintf(text, sizeof(text), "%s:%u", host, (unsigned)port);
+    emit(e->addr, KIND_TCP_OPEN, 0, (const uint8_t *)text, (size_t)n);
+    return MESHOTA_OK;
+}
+
+static meshota_err_t node_net_send(void *ctx, const uint8_t *data, size_t len)
+{
+    meshota_host_t *h = ctx;
+    emu_node_t *e = h->user;
+    emit(e->addr, KIND_TCP_DATA, 0, data, len);
+    return MESHOTA_OK;
+}
+
+static void node_net_close(void *ctx)
+{
+    meshota_host_t *h = ctx;
+    emu_node_t *e = h->user;
+    emit(e->addr, KIND_TCP_CLOSE, 0, NULL, 0);
+}
+
+static meshota_err_t node_espnow_begin(void *ctx, uint8_t channel, const uint8_t *peer)
+{
+    (void)ctx;
+    (void)channel;
+    (void)peer;
+    return MESHOTA_OK;
+}
+
+static void node_espnow_end(void *ctx)
+{
+    (void)ctx;
+}
+
+/* ---- node lifecycle ------------------------------------------------------------------------- */
+
+static emu_node_t *find(uint16_t addr)
+{
+    for (size_t i = 0; i < s_emu.n; i++) {
+        if (s_emu.nodes[i]->addr == addr) {
+            return s_emu.nodes[i];
+        }
+    }
+    return NULL;
+}
+
+static meshota_err_t power_on(emu_node_t *e)
+{
+    meshota_host_reboot(&e->host);
+    e->host.clock_ms = s_emu.now_ms;
+    e->cfg.public_key = e->key;
+    meshota_err_t err = meshota_node_init(&e->node, &e->host.port, &e->cfg);
+    e->on = err == MESHOTA_OK;
+    return err;
+}
+
+static const char *arg(const char *args, const char *name, char *out, size_t size)
+{
+    size_t n = strlen(name);
+    for (const char *p = args; p != NULL && *p != '\0';) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            p += n + 1;
+            size_t k = strcspn(p, " ");
+            if (k >= size) {
+                k = size - 1;
+            }
+            memcpy(out, p, k);
+            out[k] = '\0';
+            return out;
+        }
+        p = strchr(p, ' ');
+    }
+    return NULL;
+}
+
+static uint32_t arg_u32(const char *args, const char *name, uint32_t def)
+{
+    char v[32];
+    return arg(args, name, v, sizeof(v)) != NULL ? (uint32_t)strtoul(v, NULL, 0) : def;
+}
+
+static void cmd_add(uint16_t addr, const char *args)
+{
+    if (find(addr) != NULL) {
+        emit_text(KIND_REPLY, "error node %04x exists", addr);
+        return;
+    }
+    if (s_emu.key[0] != 0x04) {
+        emit_text(KIND_REPLY, "error set a key first (key * <hex>)");
+        return;
+    }
+    if (s_emu.n == MAX_NODES) {
+        emit_text(KIND_REPLY, "error too many nodes (%d)", MAX_NODES);
+        return;
+    }
+    emu_node_t *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        emit_text(KIND_REPLY, "error out of memory");
+        return;
+    }
+    char path[256];
+    char version[32] = "1.0.0";
+    char project[32] = "demo";
+    char methods[64] = "mesh,espnow,tcp";
+    arg(args, "version", version, sizeof(version));
+    arg(args, "project", project, sizeof(project));
+    arg(args, "methods", methods, sizeof(methods));
+    snprintf(path, sizeof(path), "%s/%04x", s_emu.dir, addr);
+    struct stat st;
+    bool fresh = stat(path, &st) != 0;
+    meshota_host_config_t hc = {
+        .dir = path,
+        .slot_size = arg_u32(args, "slot", 1024 * 1024),
+        .chip_id = arg_u32(args, "chip", 5),
+        .chip_revision = arg_u32(args, "rev", 3),
+        .seed = addr + 1u,
+    };
+    if (meshota_host_open(&e->host, &hc) != MESHOTA_OK) {
+        emit_text(KIND_REPLY, "error cannot open state of node %04x", addr);
+        free(e);
+        return;
+    }
+    e->addr = addr;
+    memcpy(e->key, s_emu.key, sizeof(e->key));
+    e->host.user = e;
+    e->host.log_level = s_emu.log_level;
+    e->host.port.send = node_send;
+    e->host.port.net_open = node_net_open;
+    e->host.port.net_send = node_net_send;
+    e->host.port.net_close = node_net_close;
+    e->host.port.espnow_begin = node_espnow_begin;
+    e->host.port.espnow_end = node_espnow_end;
+    e->cfg.max_chunk_size = (uint16_t)arg_u32(args, "maxchunk", 1024);
+    e->cfg.wifi_mac[0] = 0x02;
+    e->cfg.wifi_mac[4] = (uint8_t)(addr >> 8);
+    e->cfg.wifi_mac[5] = (uint8_t)addr;
+    if (strstr(methods, "mesh") != NULL) {
+        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_MESH);
+    }
+    if (strstr(methods, "espnow") != NULL) {
+        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_ESPNOW);
+    }
+    if (strstr(methods, "tcp") != NULL) {
+        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_TCP);
+    }
+    if (fresh) {
+        /* Factory image: a valid app image with the requested identity. */
+        static uint8_t img[16384];
+        mt_image_params_t p = mt_image_defaults();
+        p.chip_id = hc.chip_id;
+        p.version = version;
+        p.project = project;
+        p.secure_version = arg_u32(args, "secure", 0);
+        p.size = 4096;
+        size_t len = mt_image_build(&p, img, sizeof(img));
+        if (len == 0 || meshota_host_install(&e->host, img, len) != MESHOTA_OK) {
+            emit_text(KIND_REPLY, "error cannot install factory image on %04x", addr);
+            meshota_host_close(&e->host);
+            free(e);
+            return;
+        }
+    }
+    s_emu.nodes[s_emu.n++] = e;
+    meshota_err_t err = power_on(e);
+    if (err != MESHOTA_OK) {
+        emit_text(KIND_REPLY, "error node %04x init failed 0x%x", addr, (unsigned)err);
+        return;
+    }
+    emit_text(KIND_REPLY, "ok");
+}
+
+static bool parse_hex(const char *s, uint8_t *out, size_t len)
+{
+    if (strlen(s) != 2 * len) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+            return false;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+static void cmd_status(emu_node_t *e)
+{
+    const meshota_node_t *n = &e->node;
+    if (!e->on) {
+        emit_text(KIND_REPLY, "ok addr=%04x power=off", e->addr);
+        return;
+    }
+    emit_text(KIND_REPLY,
+              "ok addr=%04x power=on phase=%d error=%d bytes=%u version=%s project=%s "
+              "secure=%u slot=%u boot=%u relay=%d",
+              e->addr, meshota_node_phase(n), meshota_node_error(n),
+              (unsigned)meshota_node_bytes_done(n), meshota_node_running(n)->version,
+              meshota_node_running(n)->project_name,
+              (unsigned)meshota_node_running(n)->secure_version, e->host.boot.running,
+              e->host.boot.state, meshota_node_relay_phase(n));
+}
+
+static void cmd_sha(emu_node_t *e, const char *which, uint32_t len)
+{
+    static uint8_t buf[4096];
+    int slot = strcmp(which, "running") == 0 ? e->host.boot.running : 1 - e->host.boot.running;
+    if (len > e->host.cfg.slot_size) {
+        emit_text(KIND_REPLY, "error length past the slot");
+        return;
+    }
+    psa_crypto_init();
+    psa_hash_operation_t op = PSA_HASH_OPERATION_INIT;
+    psa_hash_setup(&op, PSA_ALG_SHA_256);
+    for (uint32_t at = 0; at < len;) {
+        uint32_t k = len - at < sizeof(buf) ? len - at : (uint32_t)sizeof(buf);
+        meshota_host_read_slot(&e->host, slot, at, buf, k);
+        psa_hash_update(&op, buf, k);
+        at += k;
+    }
+    uint8_t d[32];
+    size_t dl = 0;
+    psa_hash_finish(&op, d, sizeof(d), &dl);
+    char hex[65];
+    for (int i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    }
+    emit_text(KIND_REPLY, "ok %s", hex);
+}
+
+/* Restart nodes that asked for it (apply, rollback). */
+static void handle_restarts(void)
+{
+    for (size_t i = 0; i < s_emu.n; i++) {
+        emu_node_t *e = s_emu.nodes[i];
+        if (e->on && e->host.restart_requested) {
+            power_on(e);
+            emit_text(KIND_EVENT, "restarted %04x phase=%d", e->addr, meshota_node_phase(&e->node));
+        }
+    }
+}
+
+static void cmd_advance(uint64_t ms)
+{
+    uint64_t end = s_emu.now_ms + ms;
+    while (s_emu.now_ms < end) {
+        uint64_t step = end - s_emu.now_ms < STEP_MS ? end - s_emu.now_ms : STEP_MS;
+        s_emu.now_ms += step;
+        for (size_t i = 0; i < s_emu.n; i++) {
+            emu_node_t *e = s_emu.nodes[i];
+            e->host.clock_ms = s_emu.now_ms;
+            if (e->on && !e->host.dead) {
+                meshota_node_poll(&e->node);
+            }
+        }
+        handle_restarts();
+    }
+    emit_text(KIND_REPLY, "ok %llu", (unsigned long long)s_emu.now_ms);
+}
+
+static void command(const char *line)
+{
+    char verb[16] = "";
+    unsigned addr = 0;
+    int used = 0;
+    sscanf(line, "%15s%n", verb, &used);
+    const char *rest = line + used;
+    if (strcmp(verb, "key") == 0) {
+        char hex[140] = "";
+        char who[8] = "";
+        if (sscanf(rest, " %7s %139s", who, hex) != 2 || !parse_hex(hex, s_emu.key, 65) ||
+            s_emu.key[0] != 0x04) {
+            emit_text(KIND_REPLY, "error usage: key <addr|*> <130 hex digits of 04||X||Y>");
+            return;
+        }
+        for (size_t i = 0; i < s_emu.n; i++) {
+            if (strcmp(who, "*") == 0 || strtoul(who, NULL, 16) == s_emu.nodes[i]->addr) {
+                memcpy(s_emu.nodes[i]->key, s_emu.key, 65);
+            }
+        }
+        emit_text(KIND_REPLY, "ok");
+        return;
+    }
+    if (strcmp(verb, "list") == 0) {
+        char out[MAX_PAYLOAD] = "ok";
+        size_t k = 2;
+        for (size_t i = 0; i < s_emu.n && k + 6 < sizeof(out); i++) {
+            k += (size_t)snprintf(out + k, sizeof(out) - k, " %04x", s_emu.nodes[i]->addr);
+        }
+        emit_text(KIND_REPLY, "%s", out);
+        return;
+    }
+    if (strcmp(verb, "advance") == 0) {
+        unsigned long long ms = 0;
+        if (sscanf(rest, " %llu", &ms) != 1 || ms > 24ull * 3600 * 1000) {
+            emit_text(KIND_REPLY, "error usage: advance <ms>");
+            return;
+        }
+        cmd_advance(ms);
+        return;
+    }
+    if (strcmp(verb, "log") == 0) {
+        s_emu.log_level = atoi(rest);
+        for (size_t i = 0; i < s_emu.n; i++) {
+            s_emu.nodes[i]->host.log_level = s_emu.log_level;
+        }
+        emit_text(KIND_REPLY, "ok");
+        return;
+    }
+    if (sscanf(rest, " %x%n", &addr, &used) != 1 || addr == 0 || addr > 0x7FFF) {
+        emit_text(KIND_REPLY, "error usage: %s <unicast address in hex> ...", verb);
+        return;
+    }
+    rest += used;
+    if (strcmp(verb, "add") == 0) {
+        cmd_add((uint16_t)addr, rest);
+        return;
+    }
+    emu_node_t *e = find((uint16_t)addr);
+    if (e == NULL) {
+        emit_text(KIND_REPLY, "error no node %04x", addr);
+        return;
+    }
+    if (strcmp(verb, "status") == 0) {
+        cmd_status(e);
+    } else if (strcmp(verb, "powercut") == 0) {
+        char v[24];
+        if (arg(rest, "after", v, sizeof(v)) != NULL) {
+            meshota_host_cut_after(&e->host, strtoll(v, NULL, 0));
+        } else {
+            e->on = false; /* RAM is gone; flash and store keep what was written */
+        }
+        emit_text(KIND_REPLY, "ok");
+    } else if (strcmp(verb, "restart") == 0) {
+        meshota_err_t err = power_on(e);
+        if (err != MESHOTA_OK) {
+            emit_text(KIND_REPLY, "error init failed 0x%x", (unsigned)err);
+            return;
+        }
+        cmd_status(e);
+    } else if (strcmp(verb, "set") == 0) {
+        e->host.cfg.chip_id = arg_u32(rest, "chip", e->host.cfg.chip_id);
+        e->host.cfg.chip_revision = arg_u32(rest, "rev", e->host.cfg.chip_revision);
+        emit_text(KIND_REPLY, "ok (takes effect at the next restart)");
+    } else if (strcmp(verb, "sha") == 0) {
+        char which[16] = "";
+        unsigned len = 0;
+        if (sscanf(rest, " %15s %u", which, &len) != 2) {
+            emit_text(KIND_REPLY, "error usage: sha <addr> <running|passive> <length>");
+            return;
+        }
+        cmd_sha(e, which, len);
+    } else {
+        emit_text(KIND_REPLY, "error unknown command %s", verb);
+    }
+}
+
+/* ---- input ---------------------------------------------------------------------------------- */
+
+static void deliver(uint16_t node, uint8_t kind, uint16_t peer, const uint8_t *p, size_t len)
+{
+    if (kind == KIND_COMMAND) {
+        char line[MAX_PAYLOAD + 1];
+        memcpy(line, p, len);
+        line[len] = '\0';
+        command(line);
+        return;
+    }
+    emu_node_t *e = find(node);
+    if (e == NULL || !e->on || e->host.dead) {
+        return; /* Powered off or absent: the radio hears nothing. */
+    }
+    meshota_peer_t from = {.mesh_addr = peer, .has_mac = true,
+                           .mac = {0x02, 0, 0, 0, (uint8_t)(peer >> 8), (uint8_t)peer}};
+    switch (kind) {
+    case KIND_MESH:
+        if (len >= 1) {
+            meshota_node_on_control(&e->node, &from, p[0], p + 1, len - 1);
+        }
+        break;
+    case KIND_ESPNOW:
+        meshota_node_on_data(&e->node, MESHOTA_BEARER_ESPNOW, &from, p, len);
+        break;
+    case KIND_TCP_CONNECTED:
+        meshota_node_net_connected(&e->node);
+        break;
+    case KIND_TCP_DATA:
+        meshota_node_net_recv(&e->node, p, len);
+        break;
+    case KIND_TCP_CLOSE:
+        meshota_node_net_closed(&e->node, MESHOTA_OK);
+        break;
+    default:
+        break;
+    }
+    if (!e->host.dead) {
+        meshota_node_poll(&e->node);
+    }
+    handle_restarts();
+}
+
+static void serve(int fd)
+{
+    static uint8_t buf[MAX_PAYLOAD + 16];
+    size_t have = 0;
+    s_emu.client = fd;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        have += (size_t)r;
+        for (;;) {
+            if (have < 4) {
+                break;
+            }
+            uint32_t len = (uint32_t)buf[0] | ((uint32_t)buf[1] << 8) | ((uint32_t)buf[2] << 16) |
+                           ((uint32_t)buf[3] << 24);
+            if (len < 5 || len > MAX_PAYLOAD + 5) {
+                fprintf(stderr, "meshota_emulator: bad frame length %u; closing\n", len);
+                close(fd);
+                s_emu.client = -1;
+                return;
+            }
+            if (have < 4 + len) {
+                break;
+            }
+            uint16_t node = (uint16_t)(buf[4] | (buf[5] << 8));
+            uint8_t kind = buf[6];
+            uint16_t peer = (uint16_t)(buf[7] | (buf[8] << 8));
+            deliver(node, kind, peer, buf + 9, len - 5);
+            memmove(buf, buf + 4 + len, have - 4 - len);
+            have -= 4 + len;
+        }
+    }
+    close(fd);
+    s_emu.client = -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    unsigned port = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            port = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+            s_emu.log_level = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: %s --dir <state dir> [--port <tcp port, 0 = any>] [--log 0-4]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (dir == NULL) {
+        fprintf(stderr, "meshota_emulator: --dir is required\n");
+        return 2;
+    }
+    snprintf(s_emu.dir, sizeof(s_emu.dir), "%s", dir);
+    mkdir(s_emu.dir, 0755);
+    s_emu.client = -1;
+    /* Two slot files per node: raise the descriptor limit to what the system allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 1) != 0 ||
+        getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
+        perror("meshota_emulator: listen");
+        return 1;
+    }
+    printf("LISTENING %u\n", (unsigned)ntohs(sa.sin_port));
+    fflush(stdout);
+    for (;;) {
+        int fd = accept(ls, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("meshota_emulator: accept");
+            return 1;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        serve(fd);
+    }
+}

@@ -1,0 +1,177 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  create,
+  encodeFrame,
+  ErrorCode,
+  ManifestSchema,
+  manifestSigningBytes,
+  Phase,
+  UpdateApplySchema,
+  UpdateConfirmSchema,
+  UpdateStartSchema,
+  type DataFrame,
+  type UpdateStatus,
+} from "@meshota/proto";
+import { decodeFrame } from "@meshota/proto";
+import { buildAppImage } from "./app-image.test-helper.js";
+import { defaultEmulatorPath, Emulator, emulatorAvailable, EmulatorFrameReader, encodeEmulatorFrame, FrameKind } from "./index.js";
+
+const haveBinary = emulatorAvailable();
+if (!haveBinary) {
+  console.warn(`skipping emulator tests: no meshota_emulator at ${defaultEmulatorPath()} (build firmware/host first)`);
+}
+
+const NODE = 0x0100;
+const CHUNK = 300;
+
+function keyPair(): { privateKey: KeyObject; publicKey: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = publicKey.export({ format: "jwk" });
+  const point = new Uint8Array(65);
+  point[0] = 0x04;
+  point.set(Buffer.from(jwk.x!, "base64url"), 1);
+  point.set(Buffer.from(jwk.y!, "base64url"), 33);
+  return { privateKey, publicKey: point };
+}
+
+function signedStart(image: Uint8Array, key: KeyObject, sessionId: number) {
+  const manifest = create(ManifestSchema, {
+    imageSize: image.length,
+    imageSha256: createHash("sha256").update(image).digest(),
+    version: "1.1.0",
+    projectName: "demo",
+    secureVersion: 1,
+    chipId: 5,
+    minChipRev: 0,
+    maxChipRev: 399,
+  });
+  const signature = sign("sha256", manifestSigningBytes(manifest), { key, dsaEncoding: "ieee-p1363" });
+  return create(UpdateStartSchema, {
+    sessionId,
+    manifest,
+    signature,
+    method: { case: "mesh", value: { chunkSize: CHUNK } },
+  });
+}
+
+function chunkFrame(image: Uint8Array, sessionId: number, index: number): Uint8Array {
+  return encodeFrame({
+    body: { case: "chunk", value: { sessionId, index, data: image.subarray(index * CHUNK, (index + 1) * CHUNK) } },
+  });
+}
+
+function lastStatus(emu: Emulator): UpdateStatus {
+  const msgs = emu.takeVendor(NODE).filter((m) => m.$typeName === "meshota.v1.UpdateStatus");
+  expect(msgs.length).toBeGreaterThan(0);
+  return msgs[msgs.length - 1] as UpdateStatus;
+}
+
+describe("emulator frames", () => {
+  it("should reassemble frames split at every byte", () => {
+    const a = encodeEmulatorFrame({ node: 1, kind: FrameKind.Mesh, peer: 2, payload: new Uint8Array([5, 6]) });
+    const b = encodeEmulatorFrame({ node: 0x7fff, kind: FrameKind.Reply, peer: 0, payload: new TextEncoder().encode("ok") });
+    const wire = new Uint8Array([...a, ...b]);
+    const r = new EmulatorFrameReader();
+    const got = [];
+    for (const byte of wire) got.push(...r.push(new Uint8Array([byte])));
+    expect(got).toEqual([
+      { node: 1, kind: FrameKind.Mesh, peer: 2, payload: new Uint8Array([5, 6]) },
+      { node: 0x7fff, kind: FrameKind.Reply, peer: 0, payload: new TextEncoder().encode("ok") },
+    ]);
+  });
+
+  it("should reject an out-of-range length", () => {
+    expect(() => new EmulatorFrameReader().push(new Uint8Array([1, 0, 0, 0]))).toThrow(/length 1 is out of range/);
+  });
+});
+
+describe.skipIf(!haveBinary)("meshota_emulator", () => {
+  let emu: Emulator | undefined;
+  afterEach(async () => {
+    await emu?.close();
+    emu = undefined;
+  });
+
+  it("should update an emulated node over the socket to the new confirmed version", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 12_000 });
+    const factorySha = await emu.sha256(NODE, "running", 4096);
+
+    emu.sendVendor(NODE, signedStart(image, privateKey, 0x51));
+    await emu.advance(10);
+    expect(lastStatus(emu)).toMatchObject({ phase: Phase.STARTING, error: ErrorCode.NONE });
+
+    const count = Math.ceil(image.length / CHUNK);
+    for (let i = count - 1; i >= 0; i--) emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x51, i));
+    emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x51, 3)); // a duplicate changes nothing
+    await emu.advance(100);
+    expect(lastStatus(emu)).toMatchObject({ phase: Phase.VERIFIED, error: ErrorCode.NONE, bytesDone: image.length, percent: 100 });
+    expect(await emu.sha256(NODE, "passive", image.length)).toBe(createHash("sha256").update(image).digest("hex"));
+    expect(await emu.sha256(NODE, "running", 4096)).toBe(factorySha);
+
+    emu.sendVendor(NODE, create(UpdateApplySchema, { sessionId: 0x51 }));
+    await emu.advance(10);
+    expect(lastStatus(emu)).toMatchObject({ phase: Phase.APPLYING });
+    expect(emu.events.some((e) => e.startsWith("restarted 0100 phase=6"))).toBe(true);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.PENDING_CONFIRM, version: "1.1.0" });
+
+    emu.sendVendor(NODE, create(UpdateConfirmSchema, { sessionId: 0x51 }));
+    await emu.advance(10);
+    expect(lastStatus(emu)).toMatchObject({ phase: Phase.CONFIRMED, error: ErrorCode.NONE });
+    const after = await emu.restart(NODE);
+    expect(after).toMatchObject({ power: "on", phase: Phase.CONFIRMED, version: "1.1.0", runningSlot: 1 });
+  });
+
+  it("should resume after a power cut and ask only for the missing chunks", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 9_000 });
+    const count = Math.ceil(image.length / CHUNK);
+    emu.sendVendor(NODE, signedStart(image, privateKey, 0x77));
+    for (let i = 0; i < count; i += 2) emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x77, i));
+    await emu.powerCut(NODE);
+    expect((await emu.status(NODE)).power).toBe("off");
+    const resumed = await emu.restart(NODE);
+    expect(resumed.phase).toBe(Phase.RECEIVING);
+    expect(resumed.bytes).toBe(Math.ceil(count / 2) * CHUNK);
+
+    emu.inbox.length = 0;
+    const info = encodeFrame({
+      body: { case: "info", value: { sessionId: 0x77, imageSize: image.length, chunkSize: CHUNK, chunkCount: count, round: 1 } },
+    });
+    emu.sendMeshRaw(NODE, 0x10, info);
+    await emu.advance(10);
+    const report = emu.inbox.find((f) => f.node === NODE && f.payload[0] === 0x10);
+    expect(report).toBeDefined();
+    const frame: DataFrame = decodeFrame(report!.payload.slice(1));
+    expect(frame.body.case).toBe("missing");
+    const missing = frame.body.case === "missing" ? frame.body.value : undefined;
+    expect(missing!.missingTotal).toBe(Math.floor(count / 2));
+    const wanted: number[] = [];
+    missing!.bitmap.forEach((byte, k) => {
+      for (let b = 0; b < 8; b++) if (byte & (1 << b)) wanted.push(missing!.baseIndex + k * 8 + b);
+    });
+    for (const r of missing!.ranges) for (let k = 0; k < r.count; k++) wanted.push(r.first + k);
+    expect(wanted).toEqual(Array.from({ length: Math.floor(count / 2) }, (_, k) => 2 * k + 1));
+    for (const i of wanted) emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x77, i));
+    await emu.advance(100);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.VERIFIED, bytes: image.length });
+    expect(await emu.sha256(NODE, "passive", image.length)).toBe(createHash("sha256").update(image).digest("hex"));
+  });
+
+  it("should run 500 nodes in one process", async () => {
+    emu = await Emulator.start();
+    const { publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    for (let a = 1; a <= 500; a++) await emu.addNode(0x1000 + a, { slotSize: 65_536 });
+    expect((await emu.list()).length).toBe(500);
+    await emu.advance(1000);
+    expect(await emu.status(0x1000 + 500)).toMatchObject({ power: "on", phase: Phase.NONE, version: "1.0.0" });
+  });
+});

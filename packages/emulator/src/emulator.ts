@@ -1,0 +1,291 @@
+// Client of the meshota node emulator (firmware/host/emulator): spawns the binary, speaks its
+// socket protocol, and offers typed helpers for the control commands.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { decodeVendor, encodeVendor, type VendorMessage } from "@meshota/proto";
+import { EmulatorFrameReader, FrameKind, encodeEmulatorFrame, type EmulatorFrame } from "./frames.js";
+
+/** Options of {@link Emulator.start}. */
+export interface EmulatorOptions {
+  /** Path of the meshota_emulator binary. Default: env MESHOTA_EMULATOR, else
+   *  firmware/host/build/meshota_emulator in the repository. */
+  binary: string;
+  /** State directory of the nodes. Default: a new temporary directory, removed on close. */
+  dir: string;
+  /** Log level of the node cores on the emulator's stderr, 0 (none) to 4 (debug). */
+  logLevel: number;
+  /** How long to wait for the emulator to listen, in ms. */
+  startTimeoutMs: number;
+}
+
+/** Identity and capabilities of an emulated node (see the "add" command). */
+export interface NodeOptions {
+  version: string;
+  project: string;
+  secureVersion: number;
+  chipId: number;
+  chipRevision: number;
+  slotSize: number;
+  maxChunk: number;
+  methods: Array<"mesh" | "espnow" | "tcp">;
+}
+
+/** What "status" reports about a node. */
+export interface NodeStatus {
+  power: "on" | "off";
+  phase: number;
+  error: number;
+  bytes: number;
+  version: string;
+  project: string;
+  secureVersion: number;
+  runningSlot: number;
+  bootState: number;
+  relayPhase: number;
+}
+
+/** Thrown when the emulator answers a command with "error ...". */
+export class EmulatorCommandError extends Error {
+  override readonly name = "EmulatorCommandError";
+  constructor(
+    readonly command: string,
+    readonly reply: string,
+  ) {
+    super(`emulator refused "${command}": ${reply}`);
+  }
+}
+
+function repoRoot(): string {
+  // src/ or dist/ of packages/emulator: three levels below the repository root.
+  const here = typeof __dirname === "string" ? __dirname : dirname(fileURLToPath(import.meta.url));
+  return resolve(here, "..", "..", "..");
+}
+
+/** Where the emulator binary is looked for when no path is given. */
+export function defaultEmulatorPath(): string {
+  return process.env.MESHOTA_EMULATOR ?? join(repoRoot(), "firmware", "host", "build", "meshota_emulator");
+}
+
+/** True when the emulator binary exists at {@link defaultEmulatorPath} (or `path`). */
+export function emulatorAvailable(path: string = defaultEmulatorPath()): boolean {
+  return existsSync(path);
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A running emulator process and the connection to it. */
+export class Emulator {
+  /** Node frames (mesh, ESP-NOW, TCP) received and not yet taken. */
+  readonly inbox: EmulatorFrame[] = [];
+  /** Event lines ("restarted 0100 phase=6") received so far. */
+  readonly events: string[] = [];
+  private readonly reader = new EmulatorFrameReader();
+  private readonly pending: Array<{ command: string; resolve: (r: string) => void; reject: (e: Error) => void }> = [];
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly socket: Socket,
+    private readonly dir: string,
+    private readonly ownsDir: boolean,
+  ) {
+    socket.on("data", (chunk: Buffer) => this.onData(new Uint8Array(chunk)));
+    socket.on("close", () => this.fail(new Error("emulator connection closed")));
+    socket.on("error", (e) => this.fail(e));
+  }
+
+  /** Spawns the emulator and connects to it. */
+  static async start(options: Partial<EmulatorOptions> = {}): Promise<Emulator> {
+    const binary = options.binary ?? defaultEmulatorPath();
+    if (!existsSync(binary)) {
+      throw new Error(`meshota_emulator not found at ${binary}; build firmware/host or set MESHOTA_EMULATOR`);
+    }
+    const ownsDir = options.dir === undefined;
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), "meshota-emu-"));
+    const child = spawn(binary, ["--dir", dir, "--port", "0", "--log", String(options.logLevel ?? 0)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const port = await new Promise<number>((ok, fail) => {
+      let out = "";
+      const timer = setTimeout(() => fail(new Error("emulator did not start listening in time")), options.startTimeoutMs ?? 10_000);
+      child.once("exit", (code) => fail(new Error(`emulator exited with code ${code} before listening`)));
+      child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /LISTENING (\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          ok(Number(m[1]));
+        }
+      });
+    });
+    const socket = await new Promise<Socket>((ok, fail) => {
+      const s = connect({ host: "127.0.0.1", port }, () => ok(s));
+      s.once("error", fail);
+    });
+    socket.setNoDelay(true);
+    return new Emulator(child, socket, dir, ownsDir);
+  }
+
+  private onData(chunk: Uint8Array): void {
+    let frames: EmulatorFrame[];
+    try {
+      frames = this.reader.push(chunk);
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    for (const f of frames) {
+      if (f.kind === FrameKind.Reply) {
+        const p = this.pending.shift();
+        const text = new TextDecoder().decode(f.payload);
+        if (!p) continue;
+        if (text.startsWith("ok")) p.resolve(text.slice(2).trim());
+        else p.reject(new EmulatorCommandError(p.command, text));
+      } else if (f.kind === FrameKind.Event) {
+        this.events.push(new TextDecoder().decode(f.payload));
+      } else {
+        this.inbox.push(f);
+      }
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.splice(0)) p.reject(e);
+  }
+
+  /** Sends a raw frame. */
+  send(frame: EmulatorFrame): void {
+    if (this.failure) throw this.failure;
+    this.socket.write(encodeEmulatorFrame(frame));
+  }
+
+  /** Runs a text command; resolves with the text after "ok". Frames the nodes sent before
+   *  the reply are in {@link inbox} when it resolves. */
+  command(text: string): Promise<string> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((ok, fail) => {
+      this.pending.push({ command: text, resolve: ok, reject: fail });
+      this.send({ node: 0, kind: FrameKind.Command, peer: 0, payload: new TextEncoder().encode(text) });
+    });
+  }
+
+  /** Sets the manifest verification key (65-byte uncompressed P-256 point) of new nodes and,
+   *  with `node`, of that node only ("*" by default: all existing nodes too). */
+  setKey(publicKey: Uint8Array, node: number | "*" = "*"): Promise<string> {
+    if (publicKey.length !== 65 || publicKey[0] !== 0x04) {
+      throw new RangeError("public key must be 65 bytes, 0x04 || X || Y");
+    }
+    const who = node === "*" ? "*" : node.toString(16);
+    return this.command(`key ${who} ${hex(publicKey)}`);
+  }
+
+  /** Adds a node with its own state directory and a factory image of the given identity. */
+  async addNode(address: number, options: Partial<NodeOptions> = {}): Promise<void> {
+    const args = [`add ${address.toString(16)}`];
+    if (options.version !== undefined) args.push(`version=${options.version}`);
+    if (options.project !== undefined) args.push(`project=${options.project}`);
+    if (options.secureVersion !== undefined) args.push(`secure=${options.secureVersion}`);
+    if (options.chipId !== undefined) args.push(`chip=${options.chipId}`);
+    if (options.chipRevision !== undefined) args.push(`rev=${options.chipRevision}`);
+    if (options.slotSize !== undefined) args.push(`slot=${options.slotSize}`);
+    if (options.maxChunk !== undefined) args.push(`maxchunk=${options.maxChunk}`);
+    if (options.methods !== undefined) args.push(`methods=${options.methods.join(",")}`);
+    await this.command(args.join(" "));
+  }
+
+  /** Advances every node's virtual clock by `ms`, polling them every 10 ms of virtual time. */
+  async advance(ms: number): Promise<number> {
+    return Number(await this.command(`advance ${Math.round(ms)}`));
+  }
+
+  /** Cuts a node's power now (RAM lost), or after `after` more flash/store writes. */
+  async powerCut(address: number, after?: number): Promise<void> {
+    await this.command(`powercut ${address.toString(16)}${after === undefined ? "" : ` after=${after}`}`);
+  }
+
+  /** Powers a node on again (simulated bootloader, then the core resumes its session). */
+  async restart(address: number): Promise<NodeStatus> {
+    return parseStatus(await this.command(`restart ${address.toString(16)}`));
+  }
+
+  /** The node's phase, error, progress and running firmware. */
+  async status(address: number): Promise<NodeStatus> {
+    return parseStatus(await this.command(`status ${address.toString(16)}`));
+  }
+
+  /** Addresses of every node. */
+  async list(): Promise<number[]> {
+    const r = await this.command("list");
+    return r === "" ? [] : r.split(" ").map((a) => Number.parseInt(a, 16));
+  }
+
+  /** SHA-256 (hex) of the first `length` bytes of the node's running or passive slot. */
+  sha256(address: number, slot: "running" | "passive", length: number): Promise<string> {
+    return this.command(`sha ${address.toString(16)} ${slot} ${length}`);
+  }
+
+  /** Sends a vendor message from mesh address `from` to the node. */
+  sendVendor(node: number, message: VendorMessage, from = 0x0001): void {
+    const { opcode, params } = encodeVendor(message);
+    this.sendMeshRaw(node, opcode, params, from);
+  }
+
+  /** Sends a raw vendor opcode and parameters (also DataFrames, opcode 0x10). */
+  sendMeshRaw(node: number, opcode: number, params: Uint8Array, from = 0x0001): void {
+    const payload = new Uint8Array(1 + params.length);
+    payload[0] = opcode;
+    payload.set(params, 1);
+    this.send({ node, kind: FrameKind.Mesh, peer: from, payload });
+  }
+
+  /** Takes the vendor messages the node sent on the mesh so far, decoded. */
+  takeVendor(node: number): VendorMessage[] {
+    const out: VendorMessage[] = [];
+    for (let i = 0; i < this.inbox.length; ) {
+      const f = this.inbox[i]!;
+      if (f.node === node && f.kind === FrameKind.Mesh && f.payload[0] !== 0x10) {
+        out.push(decodeVendor({ opcode: f.payload[0]!, params: f.payload.slice(1) }));
+        this.inbox.splice(i, 1);
+      } else {
+        i++;
+      }
+    }
+    return out;
+  }
+
+  /** Stops the emulator and removes its temporary state directory. */
+  async close(): Promise<void> {
+    this.failure ??= new Error("emulator closed");
+    this.socket.destroy();
+    if (this.child.exitCode === null) {
+      const exited = new Promise<void>((ok) => this.child.once("exit", () => ok()));
+      this.child.kill("SIGTERM");
+      await exited;
+    }
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function parseStatus(text: string): NodeStatus {
+  const kv = new Map(text.split(" ").map((p) => p.split("=") as [string, string]));
+  const num = (k: string): number => Number(kv.get(k) ?? "0");
+  return {
+    power: kv.get("power") === "on" ? "on" : "off",
+    phase: num("phase"),
+    error: num("error"),
+    bytes: num("bytes"),
+    version: kv.get("version") ?? "",
+    project: kv.get("project") ?? "",
+    secureVersion: num("secure"),
+    runningSlot: num("slot"),
+    bootState: num("boot"),
+    relayPhase: num("relay"),
+  };
+}

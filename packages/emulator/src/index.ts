@@ -1,0 +1,10 @@
+export {
+  Emulator,
+  EmulatorCommandError,
+  defaultEmulatorPath,
+  emulatorAvailable,
+  type EmulatorOptions,
+  type NodeOptions,
+  type NodeStatus,
+} from "./emulator.js";
+export { EmulatorFrameReader, FrameKind, MAX_PAYLOAD, encodeEmulatorFrame, type EmulatorFrame } from "./frames.js";
