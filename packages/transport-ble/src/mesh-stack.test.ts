@@ -1,11 +1,11 @@
 import { TransportError } from "@meshota/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { hex } from "./bytes.js";
+import { hex, toHex } from "./bytes.js";
 import { virtualAddressOf } from "./crypto.js";
 import { deriveApplicationKey, deriveNetworkKey } from "./keys.js";
 import { MemoryMesh } from "./memory-mesh.js";
 import { type AccessReceived, MeshStack, type MeshTimingOptions } from "./mesh-stack.js";
-import { encodeNetworkPdu } from "./network-pdu.js";
+import { decodeNetworkPdu, encodeNetworkPdu } from "./network-pdu.js";
 import { encodeLowerPdu } from "./lower-pdu.js";
 import { encryptAccess } from "./upper-transport.js";
 import { ProxyClient } from "./proxy-client.js";
@@ -253,5 +253,85 @@ describe("MeshStack replay protection", () => {
     stack.receiveNetworkPdu(unsegmented(10));
     expect(got.map((m) => m.seq)).toEqual([10]);
     expect(stack.stats.droppedUndecryptable).toBe(1);
+  });
+});
+
+describe("MeshStack with the specification's sample messages (8.3.6, 8.3.24)", () => {
+  const DEV_KEY = hex("9d6dd0e96eb25dc19a40ed9914f8f03f");
+  const LABEL_9736 = hex("f4a002c7fb1e4ca0a469a021de0db875");
+
+  async function stackAt(address: number, ivIndex: number, next: number, extra: Partial<ConstructorParameters<typeof MeshStack>[0]> = {}) {
+    const store = new MemorySequenceStore();
+    store.records.set(address, { ivIndex, next });
+    const sequence = await SequenceAllocator.open(store, address, ivIndex);
+    const stack = new MeshStack({ address, netKeys: [NET_KEY], appKeys: [APP_KEY], deviceKeyOf: () => DEV_KEY, ivIndex, sequence, ...extra });
+    const out: Uint8Array[] = [];
+    stack.setOutput((pdu) => {
+      out.push(pdu);
+    });
+    return { stack, out };
+  }
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("should transmit Message #6 bit for bit (DevKey, 2 segments, SEQ 0x3129ab)", async () => {
+    const { stack, out } = await stackAt(0x0003, 0x12345678, 0x3129ab);
+    const send = stack.sendAccess({ dst: 0x1201, payload: hex("0056341263964771734fbd76e3b40519d1d94a48"), key: { kind: "device" }, ttl: 4 }).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(30);
+    expect(out.slice(0, 2).map(toHex)).toEqual([
+      "68cab5c5348a230afba8c63d4e686364979deaf4fd40961145939cda0e",
+      "681615b5dd4a846cae0c032bf0746f44f1b8cc8ce5edc57e55beed49c0",
+    ]);
+    stack.close();
+    await send;
+  });
+
+  it("should reassemble Message #6, deliver it once and acknowledge both segments", async () => {
+    const { stack, out } = await stackAt(0x1201, 0x12345678, 0);
+    const got = collect(stack);
+    stack.receiveNetworkPdu(hex("681615b5dd4a846cae0c032bf0746f44f1b8cc8ce5edc57e55beed49c0")); // out of order
+    stack.receiveNetworkPdu(hex("68cab5c5348a230afba8c63d4e686364979deaf4fd40961145939cda0e"));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(got.map((m) => [m.src, m.seq, m.key.kind, toHex(m.payload)])).toEqual([[0x0003, 0x3129ab, "device", "0056341263964771734fbd76e3b40519d1d94a48"]]);
+    const ack = decodeNetworkPdu(out[0]!, [NET_KEY], 0x12345678)!;
+    expect([ack.ctl, ack.dst, toHex(ack.transportPdu)]).toEqual([true, 0x0003, "0026ac00000003"]);
+    // Message #8, a retransmission of segment 0, is answered with the full ack again.
+    stack.receiveNetworkPdu(hex("684daa6267c2cf0e2f91add6f06e66006844cec97f973105ae2534f958"));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(got).toHaveLength(1);
+    expect(toHex(decodeNetworkPdu(out[1]!, [NET_KEY], 0x12345678)!.transportPdu)).toBe("0026ac00000003");
+    stack.close();
+  });
+
+  it("should transmit Message #24 bit for bit (virtual address, 64-bit TransMIC)", async () => {
+    const { stack, out } = await stackAt(0x1234, 0x12345677, 0x07080d, { labels: [LABEL_9736] });
+    const send = stack.sendAccess({ dst: 0x9736, payload: hex("ea0a00576f726c64"), key: { kind: "app", index: 0 }, ttl: 3, szmic: true });
+    await vi.advanceTimersByTimeAsync(30);
+    expect(out.slice(0, 2).map(toHex)).toEqual([
+      "e8624e65bb8c1794e998b4081f47a35251fdd3896d99e4db489b918599",
+      "e8a7d0f0a2ea42dc2f4dd6fb4db33a6c088d023b47",
+    ]);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await send;
+    // Unacknowledged to a virtual address: sent in 3 rounds, then done.
+    expect(out).toHaveLength(6);
+    stack.close();
+  });
+
+  it("should receive Message #24 on a subscribed virtual address without acknowledging", async () => {
+    const { stack, out } = await stackAt(0x0005, 0x12345677, 0);
+    stack.subscribe(0x9736, LABEL_9736);
+    const got = collect(stack);
+    stack.receiveNetworkPdu(hex("e8624e65bb8c1794e998b4081f47a35251fdd3896d99e4db489b918599"));
+    stack.receiveNetworkPdu(hex("e8a7d0f0a2ea42dc2f4dd6fb4db33a6c088d023b47"));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(got.map((m) => [m.src, m.dst, toHex(m.payload), toHex(m.label!)])).toEqual([[0x1234, 0x9736, "ea0a00576f726c64", "f4a002c7fb1e4ca0a469a021de0db875"]]);
+    expect(out).toHaveLength(0);
+    stack.close();
   });
 });

@@ -449,13 +449,14 @@ export class MeshStack {
   private receiveSegment(m: NetworkMessage, seg: Extract<LowerPdu, { kind: "access-segment" }>): void {
     const seqAuth = seqAuthFrom(m.seq, seg.seqZero);
     const value = stamp(m.ivIndex, seqAuth);
-    if (!this.replayOk(m.src, value, true)) return;
     const done = this.completed.get(m.src);
     if (done && done.ivIndex === m.ivIndex && done.seqAuth === seqAuth) {
-      // Already delivered: the sender missed our ack. Acknowledge everything again.
+      // Already delivered: the sender missed our ack. Acknowledge everything again (even when
+      // a later message from the same source has been accepted since).
       if (isUnicast(m.dst)) this.sendAck(m.src, seqAuth, allOnes(done.segN), m.ttl);
       return;
     }
+    if (!this.replayOk(m.src, value, true)) return;
     let state = this.incoming.get(m.src);
     if (state && stamp(state.ivIndex, state.seqAuth) > value) return; // older than the one in progress
     if (state && (state.ivIndex !== m.ivIndex || state.seqAuth !== seqAuth)) {
