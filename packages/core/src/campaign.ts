@@ -333,7 +333,7 @@ export class Campaign extends EventTarget {
         continue;
       }
       if (offline.length === 0) break;
-      const next = Math.min(...offline.map((r) => this.#retryAt.get(r.address) ?? now), idleSince + this.#offlineGiveUpMs);
+      const next = Math.min(...offline.map((r) => this.#retryAt.get(r.address) ?? now), (idleSince ?? now) + this.#offlineGiveUpMs);
       await this.#sleepUntil(next);
     }
     await Promise.allSettled([...this.#running.values()]);
