@@ -308,6 +308,27 @@ describe("MeshStack with the specification's sample messages (8.3.6, 8.3.24)", (
     stack.close();
   });
 
+  it("should re-acknowledge a completed message even after a newer one from the same node was accepted", async () => {
+    // Regression: the replay check ran first and dropped the retransmission, so a sender that
+    // lost our ack could never complete.
+    const { stack, out } = await stackAt(0x1201, 0x12345678, 0);
+    const got = collect(stack);
+    stack.receiveNetworkPdu(hex("68cab5c5348a230afba8c63d4e686364979deaf4fd40961145939cda0e"));
+    stack.receiveNetworkPdu(hex("681615b5dd4a846cae0c032bf0746f44f1b8cc8ce5edc57e55beed49c0"));
+    const later = 0x3129b0;
+    const upper = encryptAccess(DEV_KEY, true, { seq: later, src: 0x0003, dst: 0x1201, ivIndex: 0x12345678, szmic: false }, hex("8003aa"));
+    stack.receiveNetworkPdu(encodeNetworkPdu(NET_KEY, { ivIndex: 0x12345678, ctl: false, ttl: 4, seq: later, src: 0x0003, dst: 0x1201 }, encodeLowerPdu({ kind: "access", akf: false, aid: 0, upper })));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(got.map((m) => m.seq)).toEqual([0x3129ab, later]);
+    const acksBefore = out.length;
+    stack.receiveNetworkPdu(hex("684daa6267c2cf0e2f91add6f06e66006844cec97f973105ae2534f958"));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(out.length).toBe(acksBefore + 1);
+    expect(toHex(decodeNetworkPdu(out.at(-1)!, [NET_KEY], 0x12345678)!.transportPdu)).toBe("0026ac00000003");
+    expect(got).toHaveLength(2);
+    stack.close();
+  });
+
   it("should transmit Message #24 bit for bit (virtual address, 64-bit TransMIC)", async () => {
     const { stack, out } = await stackAt(0x1234, 0x12345677, 0x07080d, { labels: [LABEL_9736] });
     const send = stack.sendAccess({ dst: 0x9736, payload: hex("ea0a00576f726c64"), key: { kind: "app", index: 0 }, ttl: 3, szmic: true });

@@ -221,3 +221,22 @@ describe("MeshotaBleTransport", () => {
     mesh.close();
   });
 });
+
+describe("connectMeshota without a known IV index", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("should fail clearly when the proxy sends no beacon, instead of waiting forever", async () => {
+    // Regression: with the IV index unknown the filter setup was encrypted under IV index 0 and
+    // start() waited for a Filter Status that could never come.
+    const silent = { writeSize: 20, start: async () => undefined, write: async () => undefined, close: async () => undefined };
+    const opening = connectMeshota({ bearer: silent, network: { ...network(), ivIndex: undefined }, address: CLIENT, sequenceStore: new MemorySequenceStore() }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(5_000);
+    const e = (await opening) as TransportError;
+    expect([e.reason, e.message]).toEqual(["timeout", "no Secure Network beacon from the proxy within 5000 ms; the IV index is unknown"]);
+  });
+});
