@@ -1,0 +1,163 @@
+// Campaigns against the real C node core, run by the node emulator (firmware/host/emulator).
+import { defaultEmulatorPath, Emulator, emulatorAvailable, type NodeOptions } from "@meshota/emulator";
+import { ErrorCode, Opcode, Phase, decodeVendor, type DataFrame } from "@meshota/proto";
+import { afterEach, describe, expect, it } from "vitest";
+import { drive, EmulatorTransport } from "../test/emulator-transport.js";
+import { testKeys } from "../test/harness.js";
+import { Campaign, type CampaignOptions } from "./campaign.js";
+import { VirtualClock } from "./clock.js";
+import { describeErrorCode, errorCodeName } from "./distributor/types.js";
+import { buildImage } from "./image/fixture.js";
+import { readImage } from "./image/reader.js";
+import { generateSigningKey, publicKeyRaw, signImage } from "./signing.js";
+
+const binary = defaultEmulatorPath();
+const haveBinary = emulatorAvailable(binary);
+if (!haveBinary) console.warn(`skipping emulator campaigns: no meshota_emulator at ${binary} (build firmware/host first)`);
+
+let emu: Emulator | undefined;
+afterEach(async () => {
+  await emu?.close();
+  emu = undefined;
+});
+
+async function start(nodes: Array<[number, Partial<NodeOptions>?]>, imageSize = 12_000) {
+  emu = await Emulator.start({ binary });
+  const keys = await testKeys();
+  await emu.setKey(await publicKeyRaw(keys.publicKey));
+  for (const [address, options] of nodes) await emu.addNode(address, { version: "1.0.0", project: "demo", ...options });
+  const image = await readImage(await buildImage({ chip: 5, version: "2.0.0", projectName: "demo", size: imageSize }));
+  const signed = await signImage(image, keys.privateKey);
+  const clock = new VirtualClock();
+  const transport = new EmulatorTransport(emu);
+  const campaign = (o: Partial<CampaignOptions> = {}) =>
+    new Campaign({ transport, image, signed, clock, targets: nodes.map(([a]) => a), ...o });
+  return { emu, clock, transport, image, campaign };
+}
+
+function chunksSent(t: EmulatorTransport, from = 0): number[] {
+  return t.sent
+    .slice(from)
+    .filter((s) => s.frame.opcode === Opcode.DataFrame)
+    .map((s) => decodeVendor(s.frame) as DataFrame)
+    .flatMap((f) => (f.body.case === "chunk" ? [f.body.value.index] : []));
+}
+
+describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
+  it("should update exactly one emulated node to the confirmed new version", async () => {
+    const h = await start([[0x0100]]);
+    const report = await drive(h.campaign().run(), h.clock, h.transport);
+    expect(report.targets[0]).toMatchObject({ outcome: "done", fromVersion: "1.0.0", version: "2.0.0", bytesDone: h.image.size });
+    expect(await h.emu.status(0x100)).toMatchObject({ power: "on", phase: Phase.CONFIRMED, version: "2.0.0", error: ErrorCode.NONE });
+    const chunkCount = Math.ceil(h.image.size / 359);
+    expect(chunksSent(h.transport)).toEqual(Array.from({ length: chunkCount }, (_, i) => i));
+  });
+
+  it("should update a campaign of 20 emulated nodes", async () => {
+    const nodes = Array.from({ length: 20 }, (_, i): [number] => [0x0200 + i]);
+    const h = await start(nodes, 8000);
+    const report = await drive(h.campaign({ concurrency: 5 }).run(), h.clock, h.transport);
+    expect(report).toMatchObject({ done: 20, failed: 0, pending: 0 });
+    for (const [a] of nodes) expect(await h.emu.status(a)).toMatchObject({ phase: Phase.CONFIRMED, version: "2.0.0" });
+  });
+
+  it("should update a node that is powered off at the start once it is back", async () => {
+    const h = await start([[0x0300], [0x0301]]);
+    await h.emu.powerCut(0x301);
+    let restarted = false;
+    const report = await drive(h.campaign({ offlineRetryMs: 20_000 }).run(), h.clock, h.transport, {
+      onStep: async (now) => {
+        if (!restarted && now >= 45_000) {
+          restarted = true;
+          await h.emu.restart(0x301);
+        }
+      },
+    });
+    expect(restarted).toBe(true);
+    expect(report).toMatchObject({ done: 2, pending: 0 });
+    expect(report.targets[1]!.runs).toBeGreaterThanOrEqual(2);
+    expect(await h.emu.status(0x301)).toMatchObject({ phase: Phase.CONFIRMED, version: "2.0.0" });
+  });
+
+  it("should resume after suspend and a power cut from what the node persisted", async () => {
+    const h = await start([[0x0400]], 60_000);
+    const campaign = h.campaign({ chunkGapMs: 20 });
+    const running = campaign.run();
+    const chunkCount = Math.ceil(h.image.size / 359);
+    let suspended = false;
+    let mark = 0;
+    let heldBytes = 0;
+    const report = await drive(running, h.clock, h.transport, {
+      onStep: async () => {
+        if (suspended || chunksSent(h.transport).length < chunkCount / 2) return;
+        suspended = true;
+        await campaign.suspend();
+        await h.emu.powerCut(0x400);
+        const back = await h.emu.restart(0x400);
+        expect(back.phase).toBe(Phase.RECEIVING);
+        heldBytes = back.bytes;
+        mark = h.transport.sent.length;
+        campaign.resume();
+      },
+    });
+    expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0", runs: 2 });
+    const held = Math.floor(heldBytes / 359);
+    expect(held).toBeGreaterThan(chunkCount / 3);
+    const after = chunksSent(h.transport, mark);
+    // Only what the node did not hold after the power cut, never from chunk 0.
+    expect(after.length).toBe(chunkCount - held);
+    expect(after[0]).toBe(held);
+  });
+
+  it("should report the node's own refusal reasons", async () => {
+    const other = await generateSigningKey();
+    const h = await start([
+      [0x0500, { chipId: 9 }],
+      [0x0501, { chipRevision: 0 }],
+      [0x0502, { slotSize: 4096 }],
+      [0x0503, { secureVersion: 3 }],
+      [0x0504, { version: "2.0.0" }],
+      [0x0505, { project: "other" }],
+      [0x0506],
+    ]);
+    await h.emu.setKey(await publicKeyRaw(other.publicKey), 0x0506);
+    const expected = [
+      ErrorCode.WRONG_CHIP,
+      ErrorCode.CHIP_REVISION,
+      ErrorCode.IMAGE_TOO_LARGE,
+      ErrorCode.DOWNGRADE,
+      ErrorCode.SAME_VERSION,
+      ErrorCode.PROJECT_MISMATCH,
+      ErrorCode.BAD_SIGNATURE,
+    ];
+    // The image needs chip revision 1 or later for the revision check.
+    const image = await readImage(await buildImage({ chip: 5, version: "2.0.0", projectName: "demo", size: 12_000, minChipRev: 1 }));
+    const signed = await signImage(image, (await testKeys()).privateKey);
+    const campaign = new Campaign({
+      transport: h.transport,
+      image,
+      signed,
+      clock: h.clock,
+      targets: [0x500, 0x501, 0x502, 0x503, 0x504, 0x505, 0x506],
+      hostChecks: false,
+    });
+    const report = await drive(campaign.run(), h.clock, h.transport);
+    expect(report.targets.map((t) => t.failure?.codeName)).toEqual(expected.map(errorCodeName));
+    for (const [i, t] of report.targets.entries()) {
+      expect(t.failure).toEqual({
+        code: expected[i],
+        codeName: errorCodeName(expected[i]!),
+        message: `UpdateStart refused: ${describeErrorCode(expected[i]!)}`,
+        source: "node",
+      });
+    }
+  });
+
+  it("should roll the node back when the post-update test fails", async () => {
+    const h = await start([[0x0600]]);
+    const report = await drive(h.campaign({ policy: "test-then-confirm", test: async () => false }).run(), h.clock, h.transport);
+    expect(report.targets[0]!.failure).toMatchObject({ code: ErrorCode.ROLLED_BACK, message: "the post-update test failed; the node rolled back" });
+    const st = await h.emu.status(0x600);
+    expect(st.phase).toBe(Phase.ROLLED_BACK);
+  });
+});
