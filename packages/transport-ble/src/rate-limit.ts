@@ -30,7 +30,7 @@ export class RateLimiter {
   private async wait(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
-      const now = Date.now();
+      const now = performance.now(); // monotonic: a wall clock step must not stall sending
       while (this.times.length > 0 && this.times[0]! <= now - this.options.windowMs) this.times.shift();
       if (this.times.length < this.options.count) {
         this.times.push(now);
