@@ -26,3 +26,14 @@ export {
   type CertificateOptions,
   type SelfSignedCertificate,
 } from "./certificate.js";
+export {
+  CONTROL_ENVELOPE_HEADER,
+  CONTROL_ENVELOPE_MAX,
+  createControlLinkServer,
+  decodeControlEnvelope,
+  encodeControlEnvelope,
+  TcpControlTransport,
+  type ControlEnvelope,
+  type TcpControlOptions,
+  type TcpControlStats,
+} from "./control-link.js";
