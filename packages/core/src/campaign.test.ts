@@ -2,6 +2,7 @@ import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame } from "
 import { describe, expect, it } from "vitest";
 import { setup } from "../test/harness.js";
 import { Campaign, type CampaignEvent } from "./campaign.js";
+import { meshMethod } from "./distributor/target.js";
 import { describeErrorCode, errorCodeName } from "./distributor/types.js";
 import { ImageFormatError } from "./errors.js";
 import { buildBootloaderImage, buildImage, buildPartitionTable } from "./image/fixture.js";
@@ -346,5 +347,66 @@ describe("Campaign error reporting", () => {
       expect((error as ImageFormatError).defect).toBe(defect);
     }
     expect(h.network.log).toEqual([]);
+  });
+});
+
+describe("Campaign targets stuck in another session", () => {
+  it("should cancel a node that is BUSY with a foreign session and then update it", async () => {
+    const h = await setup({ image: { size: 60_000 } });
+    // An earlier campaign left the node in the middle of its own session.
+    const earlier = h.campaign({ chunkGapMs: 50 });
+    void earlier.run();
+    const node = h.fleet.nodes[0]!;
+    while (node.phase !== Phase.RECEIVING) await h.clock.advance(100);
+    await earlier.suspend();
+    const foreign = node.sessionId;
+
+    const campaign = h.campaign();
+    let report = await h.clock.run(campaign.run());
+    expect(report.targets[0]!.failure).toMatchObject({ code: ErrorCode.BUSY, codeName: "ERROR_CODE_BUSY", source: "node" });
+    expect(node.sessionId).toBe(foreign);
+
+    await h.clock.run(campaign.cancelTarget(0x100, { anySession: true }));
+    expect(node.phase).toBe(Phase.CANCELLED);
+    expect(campaign.report().targets[0]!.outcome).toBe("cancelled");
+    expect(campaign.retryCancelled()).toBe(1);
+    report = await h.clock.run(campaign.run());
+    expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0" });
+    expect(node.sessionId).not.toBe(foreign);
+  });
+});
+
+describe("Campaign method choice and lost replies", () => {
+  it("should choose the first offered method each node supports", async () => {
+    const h = await setup({
+      nodes: 2,
+      node: (a) => (a === 0x100 ? { methods: [Method.TCP, Method.MESH], sideChannel: () => h.image.bytes } : { methods: [Method.MESH] }),
+    });
+    const { tcpMethod } = await import("./distributor/methods.js");
+    const report = await h.clock.run(h.campaign({ methods: [tcpMethod({ host: "gw", port: 9000, token: new Uint8Array(8) }), meshMethod()] }).run());
+    expect(report.targets.map((t) => [t.outcome, t.method])).toEqual([
+      ["done", Method.TCP],
+      ["done", Method.MESH],
+    ]);
+  });
+
+  it("should repeat UpdateStart after a lost reply and keep the same session", async () => {
+    const h = await setup();
+    let dropped = 0;
+    let lastFromController = -1;
+    h.network.lose = (p) => {
+      if (p.src === 1) lastFromController = p.frame.opcode;
+      // Lose the node's answers to the first two UpdateStarts.
+      if (p.src !== 1 && p.frame.opcode === Opcode.UpdateStatus && lastFromController === Opcode.UpdateStart && dropped < 2) {
+        dropped++;
+        return true;
+      }
+      return false;
+    };
+    const report = await h.clock.run(h.campaign().run());
+    expect(report.targets[0]!.outcome).toBe("done");
+    const starts = h.network.log.filter((p) => p.frame.opcode === Opcode.UpdateStart).map((p) => (decodeVendor(p.frame) as { sessionId: number }).sessionId);
+    expect(starts).toHaveLength(3);
+    expect(new Set(starts).size).toBe(1);
   });
 });

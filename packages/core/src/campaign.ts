@@ -6,7 +6,6 @@ import {
   encodeVendorInit,
   ErrorCode,
   Method,
-  Phase,
   RelayPhase,
   chunkSizeFor,
   type RelayStatus,
@@ -187,6 +186,7 @@ export class Campaign extends EventTarget {
   readonly #relay: RelayOptions | undefined;
   readonly #notifier = new Notifier();
   readonly #running = new Map<MeshAddress, Promise<void>>();
+  readonly #targetAborts = new Map<MeshAddress, AbortController>();
   readonly #retryAt = new Map<MeshAddress, number>();
   readonly #heldForRelay = new Set<MeshAddress>();
   /** Targets last seen offline and not heard from since. */
@@ -361,9 +361,12 @@ export class Campaign extends EventTarget {
   }
 
   #start(record: TargetRecord, hooks?: RunHooks): void {
-    const signal = this.#epoch.signal;
+    const own = new AbortController();
+    this.#targetAborts.set(record.address, own);
+    const signal = AbortSignal.any([this.#epoch.signal, own.signal]);
     const h = hooks ?? this.#hooksFor(record);
     const run = runTarget(record, this.#context(), signal, h).finally(() => {
+      this.#targetAborts.delete(record.address);
       this.#running.delete(record.address);
       this.#groupBarrier?.leave(record.address);
       this.#releaseChildren(record.address);
@@ -552,13 +555,42 @@ export class Campaign extends EventTarget {
   }
 
   /**
+   * Cancels one target: stops its run and sends UpdateCancel for its session, or with
+   * `anySession` for whatever session the node holds (a node stuck BUSY with a session this
+   * campaign does not know). The target is reported cancelled; retryFailed() does not pick it
+   * up, retryCancelled() does.
+   */
+  async cancelTarget(address: MeshAddress, options: { anySession?: boolean } = {}): Promise<void> {
+    const r = this.#records.get(address);
+    if (!r) throw new RangeError(`0x${address.toString(16)} is not a target of this campaign`);
+    if (r.state === "done") return;
+    this.#targetAborts.get(address)?.abort(new CancelledError("target cancelled"));
+    await this.#running.get(address);
+    const sessionId = options.anySession ? 0 : r.sessionId;
+    if (sessionId !== 0 || options.anySession) await this.#cancelSession({ ...r, sessionId });
+    const previous = r.state;
+    r.state = "cancelled";
+    if (previous !== "cancelled") this.#emit({ type: "state", address, state: "cancelled", previous });
+    this.#notifier.notify();
+  }
+
+  /** Puts cancelled targets back in the queue with a fresh session. */
+  retryCancelled(addresses?: readonly MeshAddress[]): number {
+    return this.#requeue("cancelled", addresses);
+  }
+
+  /**
    * Puts failed targets (all, or those listed) back in the queue with a fresh session; call
    * run() again (or keep the current run going) to update them.
    */
   retryFailed(addresses?: readonly MeshAddress[]): number {
+    return this.#requeue("failed", addresses);
+  }
+
+  #requeue(state: "failed" | "cancelled", addresses?: readonly MeshAddress[]): number {
     let n = 0;
     for (const r of this.#records.values()) {
-      if (r.state !== "failed" || (addresses && !addresses.includes(r.address))) continue;
+      if (r.state !== state || (addresses && !addresses.includes(r.address))) continue;
       r.state = "pending";
       r.failure = undefined;
       r.sessionId = 0;
