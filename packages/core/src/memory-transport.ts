@@ -3,7 +3,7 @@
 import type { VendorFrame } from "@meshota/proto";
 import { realClock, type Clock } from "./clock.js";
 import { TransportError } from "./errors.js";
-import type { ControlTransport, IncomingMessage, MeshAddress, SendOptions, TransportInfo } from "./transport.js";
+import { isGroup, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "./transport.js";
 
 /** One message on the memory mesh, as the loss filter and the log see it. */
 export interface MemoryPacket {
@@ -45,7 +45,6 @@ export interface MemoryAttachment {
   detach(): void;
 }
 
-const isGroup = (address: MeshAddress) => address >= 0xc000;
 
 /** The medium that connects a controller transport to memory nodes. */
 export class MemoryNetwork {

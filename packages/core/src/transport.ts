@@ -5,6 +5,16 @@ import type { VendorFrame } from "@meshota/proto";
 /** A BLE Mesh address: unicast 0x0001-0x7FFF, virtual 0x8000-0xBFFF, group 0xC000-0xFFFF. */
 export type MeshAddress = number;
 
+/** True for a unicast address (0x0001-0x7FFF). */
+export function isUnicast(address: MeshAddress): boolean {
+  return Number.isInteger(address) && address >= 0x0001 && address <= 0x7fff;
+}
+
+/** True for a group address (0xC000-0xFFFF, including the fixed all-nodes groups). */
+export function isGroup(address: MeshAddress): boolean {
+  return Number.isInteger(address) && address >= 0xc000 && address <= 0xffff;
+}
+
 /** What a transport can do; the distributor adapts timeouts and sizes to it. */
 export interface TransportInfo {
   /** Short name for logs and reports, such as "ble-proxy", "tcp-gateway", "memory". */
@@ -48,7 +58,10 @@ export interface SendOptions {
  */
 export interface ControlTransport {
   readonly info: TransportInfo;
-  /** Sends one vendor message. Rejects with a TransportError on timeout, abort or close. */
+  /**
+   * Sends one vendor message. Rejects with a TransportError (from @meshota/core) on timeout,
+   * abort, close, an unreachable destination, or parameters over `info.mtu`.
+   */
   send(dst: MeshAddress, frame: VendorFrame, options?: SendOptions): Promise<void>;
   /** Messages received from now on, until the transport closes or `signal` aborts. */
   messages(signal?: AbortSignal): AsyncIterable<IncomingMessage>;
