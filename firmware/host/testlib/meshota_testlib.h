@@ -54,7 +54,7 @@ typedef struct {
     size_t len;
 } mt_sent_t;
 
-#define MT_SENT_MAX 4096
+#define MT_SENT_MAX 512
 
 /** One node under test on the host port, RAM- or file-backed. */
 typedef struct {
