@@ -5,6 +5,15 @@
 
 #include <psa/crypto.h>
 
+#ifdef ESP_PLATFORM
+#include "esp_idf_version.h"
+#include "sdkconfig.h"
+/* ESP-IDF v5 builds the PSA Crypto API only when asked to; v6 always does. */
+#if ESP_IDF_VERSION_MAJOR < 6 && !defined(CONFIG_MBEDTLS_PSA_CRYPTO_C)
+#error "meshota_core needs CONFIG_MBEDTLS_PSA_CRYPTO_C=y in sdkconfig (ESP-IDF v5)"
+#endif
+#endif
+
 _Static_assert(sizeof(psa_hash_operation_t) <= MESHOTA_SHA256_STATE_SIZE,
                "MESHOTA_SHA256_STATE_SIZE is too small for psa_hash_operation_t");
 
