@@ -15,8 +15,10 @@
  * | 0x04 RECV | gateway -> host | u16 source, u16 destination, i8 RSSI, u8 6-bit opcode, parameters |
  *
  * The gateway sends HELLO once per connection, then answers every SEND with exactly one
- * SEND_RESULT carrying the same tag, in order. RECV is sent for every meshota vendor message
- * the client model receives. A frame with a bad length or CRC closes the connection.
+ * SEND_RESULT carrying the same tag. Results of accepted SENDs come in the order of the SENDs;
+ * a refused SEND is answered at once and may overtake them, so match results by tag. RECV is
+ * sent for every meshota vendor message the client model receives. A frame with a bad length
+ * or CRC closes the connection.
  *
  * This file is portable C (no ESP-IDF headers): it is compiled and tested on the host.
  */
@@ -110,6 +112,9 @@ void meshota_gwlink_fifo_reset(meshota_gwlink_fifo_t *f);
 bool meshota_gwlink_fifo_push(meshota_gwlink_fifo_t *f, uint16_t tag);
 /** Take the oldest tag into @p tag. @return false when empty. */
 bool meshota_gwlink_fifo_pop(meshota_gwlink_fifo_t *f, uint16_t *tag);
+/** Take back the newest tag (its send failed before reaching the mesh stack).
+ *  @return false when empty. */
+bool meshota_gwlink_fifo_unpush(meshota_gwlink_fifo_t *f, uint16_t *tag);
 
 #ifdef __cplusplus
 }

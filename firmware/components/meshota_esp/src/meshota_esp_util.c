@@ -102,3 +102,38 @@ meshota_esp_http_verdict_t meshota_esp_http_check(int status, const char *conten
     }
     return v;
 }
+
+static int hex_nibble(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool meshota_esp_parse_pubkey_hex(const char *hex, uint8_t out[65])
+{
+    uint8_t key[65];
+    if (hex == NULL || strlen(hex) != 2 * sizeof(key)) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(key); i++) {
+        int hi = hex_nibble(hex[2 * i]);
+        int lo = hex_nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        key[i] = (uint8_t)((hi << 4) | lo);
+    }
+    if (key[0] != 0x04) {
+        return false; /* Compressed or hybrid encodings are not accepted by the core. */
+    }
+    memcpy(out, key, sizeof(key));
+    return true;
+}

@@ -63,6 +63,13 @@ typedef struct {
 meshota_esp_http_verdict_t meshota_esp_http_check(int status, const char *content_range,
                                                   int64_t content_length, uint32_t requested);
 
+/**
+ * @brief Parse the manifest signing key from Kconfig: exactly 130 hex digits (either case)
+ * encoding an uncompressed SEC1 P-256 point, 04 || X || Y.
+ * @return true with the 65 bytes in @p out; false (and @p out untouched) otherwise.
+ */
+bool meshota_esp_parse_pubkey_hex(const char *hex, uint8_t out[65]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -124,3 +124,13 @@ bool meshota_gwlink_fifo_pop(meshota_gwlink_fifo_t *f, uint16_t *tag)
     f->count--;
     return true;
 }
+
+bool meshota_gwlink_fifo_unpush(meshota_gwlink_fifo_t *f, uint16_t *tag)
+{
+    if (f->count == 0) {
+        return false;
+    }
+    f->count--;
+    *tag = f->tags[(f->head + f->count) % MESHOTA_GWLINK_FIFO_DEPTH];
+    return true;
+}

@@ -220,6 +220,32 @@ static void fifo_returns_tags_in_order_and_refuses_a_ninth(void **state)
     }
 }
 
+static void fifo_unpush_takes_back_the_newest_tag(void **state)
+{
+    (void)state;
+    meshota_gwlink_fifo_t f;
+    meshota_gwlink_fifo_reset(&f);
+    uint16_t tag = 0;
+    assert_false(meshota_gwlink_fifo_unpush(&f, &tag));
+    /* Start near the end of the ring so the newest entry wraps. */
+    for (uint16_t i = 0; i < 6; i++) {
+        assert_true(meshota_gwlink_fifo_push(&f, i));
+    }
+    for (uint16_t i = 0; i < 6; i++) {
+        assert_true(meshota_gwlink_fifo_pop(&f, &tag));
+    }
+    assert_true(meshota_gwlink_fifo_push(&f, 10));
+    assert_true(meshota_gwlink_fifo_push(&f, 11));
+    assert_true(meshota_gwlink_fifo_push(&f, 12));
+    assert_true(meshota_gwlink_fifo_unpush(&f, &tag));
+    assert_int_equal(tag, 12);
+    assert_true(meshota_gwlink_fifo_pop(&f, &tag));
+    assert_int_equal(tag, 10);
+    assert_true(meshota_gwlink_fifo_pop(&f, &tag));
+    assert_int_equal(tag, 11);
+    assert_false(meshota_gwlink_fifo_pop(&f, &tag));
+}
+
 /* ---- Vendor opcodes as ESP-BLE-MESH reports them --------------------------------------------- */
 
 static void vendor_opcode_of_our_company_is_split(void **state)
@@ -351,6 +377,61 @@ static void other_statuses_fail(void **state)
     }
 }
 
+/* ---- Public key from Kconfig ----------------------------------------------------------------- */
+
+static void public_key_hex_is_decoded_to_65_bytes(void **state)
+{
+    (void)state;
+    char hex[131];
+    hex[0] = '0';
+    hex[1] = '4';
+    for (int i = 1; i < 65; i++) {
+        static const char digits[] = "0123456789abcDEF";
+        hex[2 * i] = digits[i % 16];
+        hex[2 * i + 1] = digits[(i * 3) % 16];
+    }
+    hex[130] = '\0';
+    uint8_t key[65];
+    assert_true(meshota_esp_parse_pubkey_hex(hex, key));
+    assert_int_equal(key[0], 0x04);
+    assert_int_equal(key[1], 0x13);  /* digits[1], digits[3] */
+    assert_int_equal(key[5], 0x5F);  /* digits[5], digits[15] */
+    assert_int_equal(key[63], 0xFD); /* digits[15], digits[189 % 16 = 13] */
+    assert_int_equal(key[64], 0x00); /* digits[0], digits[192 % 16 = 0] */
+}
+
+static void malformed_public_keys_are_rejected_and_output_untouched(void **state)
+{
+    (void)state;
+    char hex[132];
+    memset(hex, 'a', sizeof(hex));
+    hex[0] = '0';
+    hex[1] = '4';
+    hex[130] = '\0';
+    uint8_t key[65];
+    memset(key, 0x5A, sizeof(key));
+    assert_true(meshota_esp_parse_pubkey_hex(hex, key));
+
+    memset(key, 0x5A, sizeof(key));
+    hex[1] = '2'; /* compressed point prefix */
+    assert_false(meshota_esp_parse_pubkey_hex(hex, key));
+    hex[1] = '4';
+    hex[77] = 'g'; /* not a hex digit */
+    assert_false(meshota_esp_parse_pubkey_hex(hex, key));
+    hex[77] = 'a';
+    hex[129] = '\0'; /* 129 digits */
+    assert_false(meshota_esp_parse_pubkey_hex(hex, key));
+    hex[129] = 'a';
+    hex[130] = 'a';
+    hex[131] = '\0'; /* 131 digits */
+    assert_false(meshota_esp_parse_pubkey_hex(hex, key));
+    assert_false(meshota_esp_parse_pubkey_hex("", key));
+    assert_false(meshota_esp_parse_pubkey_hex(NULL, key));
+    for (size_t i = 0; i < sizeof(key); i++) {
+        assert_int_equal(key[i], 0x5A);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +444,7 @@ int main(void)
         cmocka_unit_test(recv_frame_survives_byte_by_byte_reassembly),
         cmocka_unit_test(recv_refuses_oversize_parameters),
         cmocka_unit_test(fifo_returns_tags_in_order_and_refuses_a_ninth),
+        cmocka_unit_test(fifo_unpush_takes_back_the_newest_tag),
         cmocka_unit_test(vendor_opcode_of_our_company_is_split),
         cmocka_unit_test(other_companies_and_sig_opcodes_are_not_ours),
         cmocka_unit_test(content_range_values_are_parsed_exactly),
@@ -373,6 +455,8 @@ int main(void)
         cmocka_unit_test(resume_after_server_ignores_range_skips_what_is_held),
         cmocka_unit_test(whole_resource_smaller_than_what_is_held_fails),
         cmocka_unit_test(other_statuses_fail),
+        cmocka_unit_test(public_key_hex_is_decoded_to_65_bytes),
+        cmocka_unit_test(malformed_public_keys_are_rejected_and_output_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
