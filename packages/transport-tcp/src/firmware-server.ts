@@ -7,6 +7,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { chunkSizeFor, BEARER_FRAME_MAX, decodeFrame, encodeFrame, ErrorCode, type DataFrame, type FetchRequest } from "@meshota/proto";
 import { StreamFramingError } from "./errors.js";
+import { chunkFrameMaxSize, writeChunkFrame } from "./chunk-frame.js";
 import { encodeStreamFrame, StreamFrameDecoder } from "./stream-framing.js";
 
 /** Largest chunk payload a TCP DataFrame carries: 1440 bytes. */
@@ -338,17 +339,15 @@ class Connection {
       const { bytesRead } = await entry.file.read(block, 0, length, position);
       if (bytesRead !== length) throw new Error(`image shrank: read ${bytesRead} of ${length} bytes at ${position}`);
       if (this.#closed || this.#state !== "streaming") return;
+      // All frames of the block in one fresh buffer (the socket keeps it until flushed).
+      const chunks = Math.ceil(length / chunkSize);
+      const out = Buffer.allocUnsafe(chunks * chunkFrameMaxSize(chunkSize));
       let wrote = 0;
-      let ok = true;
-      socket.cork();
       for (let at = 0; at < length; at += chunkSize, index++) {
-        const data = block.subarray(at, Math.min(at + chunkSize, length));
-        const bytes = frameBytes({ body: { case: "chunk", value: { sessionId, index, data } } });
-        ok = socket.write(bytes);
-        wrote += bytes.length;
+        wrote = writeChunkFrame(out, wrote, sessionId, index, block.subarray(at, Math.min(at + chunkSize, length)));
       }
-      socket.uncork();
-      this.server.count(Math.ceil(length / chunkSize), wrote);
+      const ok = socket.write(out.subarray(0, wrote));
+      this.server.count(chunks, wrote);
       if (!ok) await this.#drained();
     }
     if (this.#closed || this.#state !== "streaming") return;

@@ -118,6 +118,14 @@ describe("StreamFrameDecoder", () => {
     expect(() => decoder.push(encodeStreamFrame(new Uint8Array(385)))).toThrow("stream frame length 385 is outside 1..384");
   });
 
+  it("should hand out copies, not views of a Buffer that is reused", () => {
+    const input = Buffer.from(encodeStreamFrame(Uint8Array.of(1, 2, 3)));
+    const [payload] = new StreamFrameDecoder().push(input);
+    input.fill(0);
+    expect(payload).toEqual(Uint8Array.of(1, 2, 3));
+    expect(Buffer.isBuffer(payload)).toBe(false);
+  });
+
   it("should stop feeding when the callback returns false", () => {
     const decoder = new StreamFrameDecoder();
     const seen: number[] = [];

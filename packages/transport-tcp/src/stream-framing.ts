@@ -81,6 +81,22 @@ export class StreamFrameDecoder {
     if (this.#failure) throw this.#failure;
     let at = 0;
     while (at < data.length) {
+      if (this.#have === 0 && data.length - at >= 2) {
+        // Fast path: a whole frame inside `data` is checked and copied out in one step.
+        const length = data[at]! | (data[at + 1]! << 8);
+        if (length === 0 || length > this.maxPayload) {
+          this.#fail("bad-length", `stream frame length ${length} is outside 1..${this.maxPayload}`);
+        }
+        const total = length + STREAM_FRAME_OVERHEAD;
+        if (data.length - at >= total) {
+          const payload = new Uint8Array(data.subarray(at + 2, at + 2 + length)); // a copy, also for Buffers
+          this.#check(payload, data, at + 2 + length);
+          this.#offset += total;
+          at += total;
+          if (onFrame(payload) === false) return;
+          continue;
+        }
+      }
       // Until the 2-byte length is in, the frame size is unknown.
       const want = this.#need !== 0 ? this.#need : 2;
       const take = Math.min(want - this.#have, data.length - at);
@@ -98,19 +114,23 @@ export class StreamFrameDecoder {
       }
       const length = this.#need - STREAM_FRAME_OVERHEAD;
       const payload = this.#buf.slice(2, 2 + length);
-      const view = new DataView(this.#buf.buffer, this.#buf.byteOffset);
-      const expected = view.getUint32(2 + length, true);
-      const actual = streamCrc32(payload);
-      if (actual !== expected) {
-        this.#fail(
-          "bad-crc",
-          `stream frame CRC-32 0x${expected.toString(16).padStart(8, "0")} does not match its ${length} bytes (0x${actual.toString(16).padStart(8, "0")})`,
-        );
-      }
+      this.#check(payload, this.#buf, 2 + length);
       this.#offset += this.#need;
       this.#have = 0;
       this.#need = 0;
       if (onFrame(payload) === false) return;
+    }
+  }
+
+  /** Throws when the CRC trailer at `bytes[at]` does not match `payload`. */
+  #check(payload: Uint8Array, bytes: Uint8Array, at: number): void {
+    const expected = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+    const actual = streamCrc32(payload);
+    if (actual !== expected) {
+      this.#fail(
+        "bad-crc",
+        `stream frame CRC-32 0x${expected.toString(16).padStart(8, "0")} does not match its ${payload.length} bytes (0x${actual.toString(16).padStart(8, "0")})`,
+      );
     }
   }
 
