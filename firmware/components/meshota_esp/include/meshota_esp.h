@@ -62,8 +62,8 @@ typedef struct {
 
 /**
  * @brief Start a meshota node (vendor server model, all methods enabled in Kconfig).
- * @return ESP_OK; ESP_ERR_INVALID_ARG when CONFIG_MESHOTA_PUBLIC_KEY is not a valid
- *         uncompressed P-256 key in hex; ESP_ERR_INVALID_STATE when called twice; ESP_ERR_NO_MEM
+ * @return ESP_OK; ESP_ERR_INVALID_ARG when no valid manifest key is configured (see
+ *         CONFIG_MESHOTA_PUBLIC_KEY_SOURCE); ESP_ERR_INVALID_STATE when called twice; ESP_ERR_NO_MEM
  *         when a queue or the task cannot be created; or the error of the failing ESP-IDF call
  *         (NVS, Bluetooth, mesh, Wi-Fi).
  */

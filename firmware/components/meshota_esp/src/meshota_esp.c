@@ -72,6 +72,35 @@ void mota_wake(void)
     }
 }
 
+#if CONFIG_MESHOTA_PUBLIC_KEY_FROM_HEADER
+#include MESHOTA_PUBKEY_HEADER /* static const uint8_t meshota_pubkey[65], from meshota keygen */
+_Static_assert(sizeof(meshota_pubkey) == 65, "the key header must hold a 65-byte P-256 point");
+#endif
+
+/* The manifest key configured in Kconfig, as the uncompressed point the core expects. */
+static bool load_public_key(uint8_t out[65])
+{
+#if CONFIG_MESHOTA_PUBLIC_KEY_FROM_HEADER
+    if (meshota_pubkey[0] != 0x04) {
+        ESP_LOGE(TAG, "the key in CONFIG_MESHOTA_PUBLIC_KEY_HEADER is not an uncompressed point");
+        return false;
+    }
+    memcpy(out, meshota_pubkey, 65);
+    return true;
+#elif CONFIG_MESHOTA_PUBLIC_KEY_FROM_HEX
+    if (!meshota_esp_parse_pubkey_hex(CONFIG_MESHOTA_PUBLIC_KEY, out)) {
+        ESP_LOGE(TAG, "CONFIG_MESHOTA_PUBLIC_KEY must be 130 hex digits: an uncompressed P-256 "
+                      "key starting 04");
+        return false;
+    }
+    return true;
+#else
+    (void)out;
+    ESP_LOGE(TAG, "no manifest key configured (CONFIG_MESHOTA_PUBLIC_KEY_NONE): a node needs one");
+    return false;
+#endif
+}
+
 static int64_t now_ms(void)
 {
     return esp_timer_get_time() / 1000;
@@ -329,9 +358,7 @@ esp_err_t meshota_esp_node_start(const meshota_esp_node_config_t *cfg)
     if (s.started) {
         return ESP_ERR_INVALID_STATE;
     }
-    if (!meshota_esp_parse_pubkey_hex(CONFIG_MESHOTA_PUBLIC_KEY, s.pubkey)) {
-        ESP_LOGE(TAG, "CONFIG_MESHOTA_PUBLIC_KEY must be 130 hex digits: an uncompressed P-256 "
-                      "key starting 04 (meshota keygen prints it)");
+    if (!load_public_key(s.pubkey)) {
         return ESP_ERR_INVALID_ARG;
     }
     ESP_RETURN_ON_ERROR(mota_system_init(), TAG, "system");
