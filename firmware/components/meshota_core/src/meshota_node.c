@@ -1,5 +1,4 @@
 /* The node update state machine: checks, transfer over every method, resume, verification. */
-#include <stdio.h>
 #include <string.h>
 
 #include "meshota_codec.h"
@@ -27,7 +26,7 @@ _Static_assert(MESHOTA_APP_DESC_SIZE <= MESHOTA_MAX_CHUNK_SIZE, "app desc exceed
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                    */
 
-void mo_log(const meshota_node_t *n, meshota_log_level_t level, const char *fmt, ...)
+void mo_log_impl(const meshota_node_t *n, meshota_log_level_t level, const char *fmt, ...)
 {
     if (n->port->log == NULL) {
         return;

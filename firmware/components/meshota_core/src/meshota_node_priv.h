@@ -21,7 +21,15 @@ static inline void mo_bit_set(uint8_t *bm, uint32_t i)
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 3, 4)))
 #endif
-void mo_log(const meshota_node_t *n, meshota_log_level_t level, const char *fmt, ...);
+void mo_log_impl(const meshota_node_t *n, meshota_log_level_t level, const char *fmt, ...);
+
+/* Messages above MESHOTA_LOG_LEVEL are compiled out (their strings and calls too). */
+#define mo_log(n, level, ...)                           \
+    do {                                                \
+        if ((int)(level) <= MESHOTA_LOG_LEVEL) {        \
+            mo_log_impl((n), (level), __VA_ARGS__);     \
+        }                                               \
+    } while (0)
 
 /** Encode n->msg.frame and send it on @p bearer to @p to (MESH: as vendor opcode 0x10). */
 meshota_err_t mo_send_frame(meshota_node_t *n, meshota_bearer_t bearer, const meshota_peer_t *to);

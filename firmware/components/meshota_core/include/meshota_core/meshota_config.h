@@ -81,6 +81,11 @@
 #define MESHOTA_RELAY_MAX_ROUNDS 50
 #endif
 
+/** Highest meshota_log_level_t compiled in: 1 errors ... 4 debug. Lower it to save code. */
+#ifndef MESHOTA_LOG_LEVEL
+#define MESHOTA_LOG_LEVEL 4
+#endif
+
 #if MESHOTA_MAX_CHUNK_SIZE > 1440
 #error "MESHOTA_MAX_CHUNK_SIZE cannot exceed the Chunk.data bound of 1440 bytes"
 #endif

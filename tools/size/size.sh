@@ -1,0 +1,89 @@
+#!/usr/bin/env sh
+# Code size of meshota_core + nanopb + the generated messages for an ESP32-C3/C6 class target:
+# riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -Os, per part and in total, and a check
+# that the core references no heap function. Usage: tools/size/size.sh
+#
+# Only objects are measured (no link): libc functions the code calls (memcpy, strcmp, ...) live
+# in the ESP32 ROM and are not counted; a small header stands in for the target's string.h.
+# nanopb's sources come from $NANOPB_SRC, else from Debian's source tarball of the installed
+# libnanopb-dev version (fetched once into tools/size/.cache).
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cc=${CC_RISCV:-riscv64-unknown-elf-gcc}
+size=${SIZE_RISCV:-riscv64-unknown-elf-size}
+nm=${NM_RISCV:-riscv64-unknown-elf-nm}
+cache=$root/tools/size/.cache
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ -z "${NANOPB_SRC:-}" ]; then
+    ver=$(dpkg-query -W -f='${Version}' libnanopb-dev | sed 's/-[^-]*$//')
+    NANOPB_SRC=$cache/nanopb-$ver
+    if [ ! -f "$NANOPB_SRC/pb_decode.c" ]; then
+        mkdir -p "$cache"
+        curl -sSfL "http://deb.debian.org/debian/pool/main/n/nanopb/nanopb_$ver.orig.tar.gz" |
+            tar xz -C "$cache"
+    fi
+fi
+
+mkdir -p "$work/inc"
+cat > "$work/inc/string.h" <<'H'
+#include <stddef.h>
+void *memcpy(void *, const void *, size_t);
+void *memmove(void *, const void *, size_t);
+void *memset(void *, int, size_t);
+int memcmp(const void *, const void *, size_t);
+size_t strlen(const char *);
+size_t strnlen(const char *, size_t);
+int strcmp(const char *, const char *);
+H
+
+base="-march=rv32imc -mabi=ilp32 -Os -ffreestanding -fbuiltin -ffunction-sections -fdata-sections
+ -std=c11 -Wall -Werror -I$work/inc -I$NANOPB_SRC -I$root/firmware/components/meshota_proto/include
+ -I$root/firmware/components/meshota_proto/gen -I$root/firmware/components/meshota_core/include"
+core=$root/firmware/components/meshota_core/src
+gen=$root/firmware/components/meshota_proto/gen/meshota/v1
+
+# Sections of one object: code (.text*), read-only data (.rodata*, .srodata*), .data, .bss.
+sections() {
+    $size -A "$1" | awk '/^\.text/ { t += $2 } /^\.s?rodata/ { r += $2 }
+        /^\.s?data/ { d += $2 } /^\.s?bss/ { b += $2 } END { print t + 0, r + 0, d + 0, b + 0 }'
+}
+
+measure() { # title, extra compiler flags
+    echo "== $1"
+    echo "   ($2)"
+    printf '%-22s %7s %7s %7s %7s\n' object .text .rodata .data .bss
+    rm -rf "$work/o"
+    for part in core nanopb proto; do
+        mkdir -p "$work/o/$part"
+        case $part in
+        core) srcs="$core/meshota_node.c $core/meshota_relay.c $core/meshota_image.c $core/meshota_stream.c" ;;
+        nanopb) srcs="$NANOPB_SRC/pb_common.c $NANOPB_SRC/pb_decode.c $NANOPB_SRC/pb_encode.c" ;;
+        proto) srcs="$gen/common.pb.c $gen/control.pb.c $gen/data.pb.c $root/firmware/components/meshota_proto/src/meshota_codec.c" ;;
+        esac
+        pt=0 pr=0 pd=0 pb=0
+        for src in $srcs; do
+            obj=$work/o/$part/$(basename "$src" .c).o
+            # shellcheck disable=SC2086
+            $cc $base $2 -c "$src" -o "$obj"
+            set -- "$1" "$2" $(sections "$obj")
+            printf '  %-20s %7d %7d %7d %7d\n' "$(basename "$obj")" "$3" "$4" "$5" "$6"
+            pt=$((pt + $3)) pr=$((pr + $4)) pd=$((pd + $5)) pb=$((pb + $6))
+            set -- "$1" "$2"
+        done
+        printf '%-22s %7d %7d %7d %7d\n' "$part" "$pt" "$pr" "$pd" "$pb"
+        eval "t_$part=$pt r_$part=$pr"
+    done
+    # shellcheck disable=SC2154
+    printf '%-22s %7d %7d\n' "total" "$((t_core + t_nanopb + t_proto))" "$((r_core + r_nanopb + r_proto))"
+    heap=$($nm -u "$work"/o/core/*.o | grep -E ' (malloc|calloc|realloc|free)$' || true)
+    if [ -n "$heap" ]; then
+        echo "heap use in meshota_core: $heap"
+        exit 1
+    fi
+    echo "heap functions referenced by meshota_core: none"
+}
+
+measure "default configuration" "-DMESHOTA_LOG_LEVEL=4"
+measure "lean configuration" "-DMESHOTA_LOG_LEVEL=2 -DPB_WITHOUT_64BIT -DPB_NO_ERRMSG"
