@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "esp_check.h"
+#include "esp_heap_caps.h"
 #include "esp_log.h"
 #include "esp_mac.h"
 #include "esp_system.h"
@@ -396,8 +397,13 @@ esp_err_t meshota_esp_node_start(const meshota_esp_node_config_t *cfg)
         return ESP_ERR_NO_MEM;
     }
     s.started = true;
-    return mota_mesh_start(MOTA_ROLE_NODE, cfg != NULL ? cfg->device_name : NULL, node_mesh_rx,
-                           NULL);
+    esp_err_t err = mota_mesh_start(MOTA_ROLE_NODE, cfg != NULL ? cfg->device_name : NULL,
+                                    node_mesh_rx, NULL);
+    /* The figures docs/porting.md asks to measure on each target. */
+    ESP_LOGI(TAG, "heap after start: %u bytes free, largest block %u",
+             (unsigned)heap_caps_get_free_size(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT),
+             (unsigned)heap_caps_get_largest_free_block(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT));
+    return err;
 }
 
 esp_err_t meshota_esp_gateway_start(const meshota_esp_gateway_config_t *cfg)
