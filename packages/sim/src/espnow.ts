@@ -20,6 +20,11 @@ export interface EspNowOptions {
   unicastRetries: number;
   /** Largest payload (default 250; 1470 for ESP-NOW v2). */
   maxPayload: number;
+  /**
+   * Frames a sender queues before further sends fail, as esp_now_send does when its queue is
+   * full (default 32).
+   */
+  txQueue: number;
 }
 
 export const ESPNOW_DEFAULTS: Readonly<EspNowOptions> = Object.freeze({
@@ -28,6 +33,7 @@ export const ESPNOW_DEFAULTS: Readonly<EspNowOptions> = Object.freeze({
   loss: 0,
   unicastRetries: 3,
   maxPayload: 250,
+  txQueue: 32,
 });
 
 const BROADCAST = "ff:ff:ff:ff:ff:ff";
@@ -49,12 +55,14 @@ export interface EspNowStats {
   bytesSent: number;
   framesLost: number;
   wrongChannel: number;
+  /** Sends refused because the sender's queue was full. */
+  queueFull: number;
 }
 
 /** The ESP-NOW medium. */
 export class EspNowMedium {
   readonly options: Readonly<EspNowOptions>;
-  readonly stats: EspNowStats = { framesSent: 0, bytesSent: 0, framesLost: 0, wrongChannel: 0 };
+  readonly stats: EspNowStats = { framesSent: 0, bytesSent: 0, framesLost: 0, wrongChannel: 0, queueFull: 0 };
   readonly #stations = new Map<string, Station>();
   readonly #sched: Scheduler;
   readonly #rng: SimRandom;
@@ -90,15 +98,21 @@ export class EspNowMedium {
 
   /**
    * Queues a frame from `from` to `to` (broadcast ff:ff:ff:ff:ff:ff). Frames of one sender go
-   * out one after another. Returns false when the payload is too large or the sender is off.
+   * out one after another. Returns false when the payload is too large, the sender is off or
+   * its queue is full.
    */
   send(from: Uint8Array, to: Uint8Array, frame: Uint8Array): boolean {
     const s = this.#station(from);
     if (frame.length > this.options.maxPayload || s.channel === 0) return false;
     const dst = key(to);
     const copy = frame.slice();
-    const start = Math.max(this.#sched.now(), s.busyUntil);
+    const now = this.#sched.now();
     const air = this.airtime(copy.length);
+    if (s.busyUntil - now > air * this.options.txQueue) {
+      this.stats.queueFull++;
+      return false;
+    }
+    const start = Math.max(now, s.busyUntil);
     let end = start + air;
     const deliver = (r: Station) => {
       if (r.channel !== s.channel) {

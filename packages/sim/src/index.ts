@@ -21,6 +21,18 @@ export { IP_DEFAULTS, IpMedium, type ClientConnection, type ClientSink, type IpO
 export { ESPNOW_DEFAULTS, EspNowMedium, type EspNowOptions, type EspNowStats } from "./espnow.js";
 export { SimFirmwareServer, type SimFirmwareServerStats } from "./firmware-server.js";
 export { buildTopology, type Topology, type TopologyKind } from "./topology.js";
-export type { NodeFactory, NodeOutput, NodeSpec, NodeStatus, SimNode, SimPeer } from "./node.js";
+export type { NodeCluster, NodeEvent, NodeInput, NodeOutput, NodeSpec, NodeStatus } from "./node.js";
 export { Simulation, SIMULATION_DEFAULTS, type PhaseChange, type SimulationOptions } from "./simulation.js";
 export { macString } from "./bytes.js";
+export { PHASE_STYLE, renderTimelineSvg, type TimelineOptions, type TimelineRow } from "./timeline.js";
+export { EmulatorCluster } from "./emulator-cluster.js";
+export {
+  assignRoles,
+  prepareImage,
+  Scenario,
+  type CampaignOutcome,
+  type CampaignPlan,
+  type NodeOutcome,
+  type NodeRole,
+  type ScenarioOptions,
+} from "./scenario.js";

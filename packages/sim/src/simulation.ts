@@ -1,11 +1,16 @@
-// A whole simulated network: the scheduler, the three media, the nodes and the controller's
-// ControlTransport, so that the real distributor runs against nodes in virtual time.
+// A whole simulated network: the scheduler, the three media, a cluster of nodes and the
+// controller's ControlTransport, so that the real distributor runs against the nodes in
+// virtual time.
+//
+// The nodes share the cluster's clock. The simulation moves it forward in ticks (short while
+// anything happens, long when all is quiet); a node's port calls are collected at the end of
+// each tick and put on the media then, so a node's reaction time is at most one tick.
 import { TransportError, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "@meshota/core";
 import type { VendorFrame } from "@meshota/proto";
 import { EspNowMedium, type EspNowOptions } from "./espnow.js";
 import { IpMedium, type ClientConnection, type IpOptions } from "./ip.js";
 import { MESH_ACCESS_MAX, MESH_VENDOR_OPCODE_SIZE, MeshMedium, type MeshOptions } from "./mesh.js";
-import type { NodeOutput, NodeStatus, SimNode } from "./node.js";
+import type { NodeCluster, NodeEvent, NodeSpec, NodeStatus } from "./node.js";
 import { SimRandom } from "./random.js";
 import { Scheduler } from "./scheduler.js";
 
@@ -15,12 +20,14 @@ export interface SimulationOptions {
   mesh: Partial<MeshOptions>;
   ip: Partial<IpOptions>;
   espnow: Partial<EspNowOptions>;
-  /** Poll interval of nodes in a session, ms (default 50). */
-  pollMs: number;
-  /** Poll interval of idle nodes, ms (default 1000). */
-  idlePollMs: number;
-  /** Time a node takes to restart, ms (default 1500). */
-  rebootMs: number;
+  /** Tick while anything happens, ms (default 20). */
+  tickMs: number;
+  /** Tick when nothing happened for a while, ms (default 250). */
+  idleTickMs: number;
+  /** Sampling interval of node status for the timeline, ms (default 250). */
+  statusMs: number;
+  /** Wi-Fi channel every node's ESP-NOW listens on (default 6). */
+  espnowChannel: number;
   /** Mesh address of the controller's gateway station (default 0x0001). */
   controllerAddress: number;
   /** Keep the scheduler's event log (default false). */
@@ -32,35 +39,34 @@ export const SIMULATION_DEFAULTS: Readonly<SimulationOptions> = Object.freeze({
   mesh: {},
   ip: {},
   espnow: {},
-  pollMs: 50,
-  idlePollMs: 1000,
-  rebootMs: 1500,
+  tickMs: 20,
+  idleTickMs: 250,
+  statusMs: 250,
+  espnowChannel: 6,
   controllerAddress: 0x0001,
   log: false,
 });
 
-/** One change of a node's phase, for the timeline. */
+/** One change of a node's state, for the timeline. */
 export interface PhaseChange {
   readonly at: number;
   readonly phase: number;
   readonly error: number;
   readonly bytesDone: number;
   readonly version: string;
+  readonly relayPhase: number;
 }
 
-/** Phases in which a node is polled at the fast rate. */
+/** Phases in which a node is active. */
 const BUSY_PHASES = new Set([1, 2, 3, 5]);
+/** Time after the last activity during which ticks stay short. */
+const BUSY_HOLD_MS = 3000;
 
 interface NodeEntry {
-  readonly node: SimNode;
+  readonly address: number;
   readonly history: PhaseChange[];
-  online: boolean;
-  rebooting: boolean;
+  last: NodeStatus | undefined;
   net: ClientConnection | undefined;
-  stream: ClientConnection | undefined;
-  /** Fast polling: the node is in a session or serves as a relay. */
-  busyUntil: number;
-  queue: Promise<void>;
 }
 
 /** The controller's side of the simulated mesh, as the distributor sees it. */
@@ -97,7 +103,7 @@ class SimControlTransport implements ControlTransport {
     };
     this.#subscribers.add(push);
     const subscribers = this.#subscribers;
-    const self = this;
+    const closed = () => this.#closed;
     signal?.addEventListener("abort", () => wake?.(), { once: true });
     return {
       async *[Symbol.asyncIterator]() {
@@ -108,7 +114,7 @@ class SimControlTransport implements ControlTransport {
               yield next;
               continue;
             }
-            if (self.#closed || signal?.aborted) return;
+            if (closed() || signal?.aborted) return;
             await new Promise<void>((resolve) => (wake = resolve));
             wake = undefined;
           }
@@ -133,15 +139,21 @@ export class Simulation {
   readonly mesh: MeshMedium;
   readonly ip: IpMedium;
   readonly espnow: EspNowMedium;
+  readonly cluster: NodeCluster;
   /** The controller's ControlTransport: give it to a Campaign. */
   readonly transport: ControlTransport;
   readonly #transport: SimControlTransport;
   readonly #nodes = new Map<number, NodeEntry>();
-  /** Node calls that threw (an emulator failure), with the node address. */
-  readonly faults: { address: number; error: unknown }[] = [];
+  readonly #byMac = new Map<string, number>();
+  #busyUntil = 0;
+  #started = false;
+  #stopped = false;
+  /** Failures of the node cluster (an emulator that died), as they happened. */
+  readonly faults: unknown[] = [];
 
-  constructor(options: Partial<SimulationOptions> = {}) {
+  constructor(cluster: NodeCluster, options: Partial<SimulationOptions> = {}) {
     this.options = Object.freeze({ ...SIMULATION_DEFAULTS, ...options });
+    this.cluster = cluster;
     this.scheduler = new Scheduler({ log: this.options.log });
     this.random = new SimRandom(this.options.seed);
     this.mesh = new MeshMedium(this.scheduler, this.random.fork("mesh"), this.options.mesh);
@@ -149,179 +161,171 @@ export class Simulation {
     this.espnow = new EspNowMedium(this.scheduler, this.random.fork("espnow"), this.options.espnow);
     this.#transport = new SimControlTransport(this.mesh, this.options.controllerAddress);
     this.transport = this.#transport;
-    this.mesh.addStation(
-      this.options.controllerAddress,
-      (d) => this.#transport.deliver({ src: d.src, dst: d.dst, frame: d.frame }),
-      { relay: true, sarRxContexts: 4, sarTxContexts: 4 },
-    );
+    this.mesh.addStation(this.options.controllerAddress, (d) => this.#transport.deliver({ src: d.src, dst: d.dst, frame: d.frame }), {
+      relay: true,
+      sarRxContexts: 4,
+      sarTxContexts: 4,
+    });
   }
 
-  /** Adds a node: a mesh station at its address and an ESP-NOW station at its MAC. */
-  addNode(node: SimNode, options: { relay?: boolean } = {}): void {
-    if (this.#nodes.has(node.address)) throw new RangeError(`node 0x${node.address.toString(16)} exists`);
-    const entry: NodeEntry = {
-      node,
-      history: [],
-      online: true,
-      rebooting: false,
-      net: undefined,
-      stream: undefined,
-      busyUntil: 0,
-      queue: Promise.resolve(),
-    };
-    this.#nodes.set(node.address, entry);
-    this.mesh.addStation(node.address, (d) => this.#call(entry, "mesh.rx", (t) => node.control(t, d.src, d.frame.opcode, d.frame.params)), {
+  /** Adds a node to the cluster, the mesh (at its address) and ESP-NOW (at its MAC). */
+  async addNode(spec: NodeSpec, options: { relay?: boolean } = {}): Promise<void> {
+    if (this.#nodes.has(spec.address)) throw new RangeError(`node 0x${spec.address.toString(16)} exists`);
+    await this.cluster.add(spec);
+    const address = spec.address;
+    const entry: NodeEntry = { address, history: [], last: undefined, net: undefined };
+    this.#nodes.set(address, entry);
+    this.mesh.addStation(address, (d) => this.#input(address, { kind: "mesh", from: d.src, opcode: d.frame.opcode, params: d.frame.params }), {
       relay: options.relay ?? true,
     });
-    this.espnow.addStation(node.mac, (from, frame) => this.#call(entry, "espnow.rx", (t) => node.espnow(t, from, frame)));
-    this.#record(entry);
-    const first = this.random.fork(`poll:${node.address}`).float() * this.options.idlePollMs;
-    this.scheduler.after(first, "poll", () => this.#poll(entry));
+    const mac = this.cluster.mac(address);
+    this.#byMac.set(mac.join(","), address);
+    this.espnow.addStation(mac, (from, frame) => {
+      const peer = this.#byMac.get(from.join(","));
+      if (peer !== undefined) this.#input(address, { kind: "espnow", from: peer, frame });
+    });
+    this.espnow.tune(mac, this.options.espnowChannel);
   }
 
-  /** Links a node (or the controller) to another on the mesh and, for nodes, on ESP-NOW. */
+  /** Links two stations (nodes or the controller) on the mesh and, for nodes, on ESP-NOW. */
   link(a: number, b: number, loss?: number): void {
     this.mesh.link(a, b, loss);
-    const na = this.#nodes.get(a);
-    const nb = this.#nodes.get(b);
-    if (na && nb) this.espnow.link(na.node.mac, nb.node.mac);
+    if (this.#nodes.has(a) && this.#nodes.has(b)) this.espnow.link(this.cluster.mac(a), this.cluster.mac(b));
   }
 
-  /** Every node, by address. */
-  get nodes(): ReadonlyMap<number, SimNode> {
-    return new Map([...this.#nodes].map(([a, e]) => [a, e.node]));
+  /** Node addresses in the order they were added. */
+  get addresses(): number[] {
+    return [...this.#nodes.keys()];
   }
 
-  /** A node's phase history. */
+  /** A node's sampled state history. */
   history(address: number): readonly PhaseChange[] {
     return this.#nodes.get(address)?.history ?? [];
   }
 
-  /** A node's status now. */
-  status(address: number): NodeStatus | undefined {
-    return this.#nodes.get(address)?.node.status();
+  /** Samples every node's status now and records changes. */
+  async sample(): Promise<Map<number, NodeStatus>> {
+    const statuses = await this.cluster.status(this.addresses);
+    const at = this.scheduler.now();
+    for (const [address, s] of statuses) {
+      const e = this.#nodes.get(address);
+      if (!e) continue;
+      const l = e.last;
+      if (!l || l.phase !== s.phase || l.error !== s.error || l.version !== s.version || l.relayPhase !== s.relayPhase) {
+        e.history.push({ at, phase: s.phase, error: s.error, bytesDone: s.bytesDone, version: s.version, relayPhase: s.relayPhase });
+      }
+      e.last = s;
+      if (BUSY_PHASES.has(s.phase) || s.relayPhase === 1) this.#busyUntil = Math.max(this.#busyUntil, at + BUSY_HOLD_MS);
+    }
+    return statuses;
   }
 
-  /** Takes a node off the air (power off) or back (power on: it boots again). */
-  setOnline(address: number, online: boolean): void {
-    const e = this.#nodes.get(address);
-    if (!e || e.online === online) return;
-    e.online = online;
-    if (online) this.#call(e, "power-on", (t) => e.node.reboot(t), true);
+  /** The last sampled status of each node. */
+  lastStatus(address: number): NodeStatus | undefined {
+    return this.#nodes.get(address)?.last;
+  }
+
+  /** Cuts a node's power, or powers it on again (it boots and resumes its session). */
+  async power(address: number, on: boolean): Promise<void> {
+    await this.#advanceCluster();
+    if (!on) {
+      const e = this.#nodes.get(address);
+      e?.net?.close();
+      if (e) e.net = undefined;
+    }
+    await this.cluster.power(address, on);
+    this.#busyUntil = this.scheduler.now() + BUSY_HOLD_MS;
   }
 
   /** Runs the simulation until `promise` settles (the campaign) and returns its value. */
-  run<T>(promise: Promise<T>, limitMs?: number): Promise<T> {
-    return this.scheduler.runUntilSettled(promise, limitMs);
-  }
-
-  #record(e: NodeEntry): void {
-    const s = e.node.status();
-    const last = e.history[e.history.length - 1];
-    if (!last || last.phase !== s.phase || last.error !== s.error || last.version !== s.version) {
-      e.history.push({ at: this.scheduler.now(), phase: s.phase, error: s.error, bytesDone: s.bytesDone, version: s.version });
+  async run<T>(promise: Promise<T>, limitMs?: number): Promise<T> {
+    this.#start();
+    try {
+      return await this.scheduler.runUntilSettled(promise, limitMs);
+    } finally {
+      await this.#advanceCluster();
+      await this.sample();
     }
-    if (BUSY_PHASES.has(s.phase)) e.busyUntil = this.scheduler.now() + 5000;
   }
 
-  /** Runs one node input as its own event, then acts on the port calls it made. */
-  #call(e: NodeEntry, label: string, input: (now: number) => Promise<readonly NodeOutput[]>, evenOffline = false): void {
-    this.scheduler.after(0, label, async () => {
-      if ((!e.online || e.rebooting) && !evenOffline) return;
-      let outputs: readonly NodeOutput[];
-      try {
-        outputs = await input(this.scheduler.now());
-      } catch (error) {
-        this.faults.push({ address: e.node.address, error });
+  /** Stops ticking; the cluster stays open (close it yourself). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const tick = async () => {
+      if (this.#stopped) return;
+      await this.#advanceCluster();
+      const now = this.scheduler.now();
+      const busy = now < this.#busyUntil;
+      this.scheduler.after(busy ? this.options.tickMs : this.options.idleTickMs, "tick", tick);
+    };
+    const sample = async () => {
+      if (this.#stopped) return;
+      await this.sample();
+      this.scheduler.after(this.options.statusMs, "sample", sample);
+    };
+    this.scheduler.after(0, "tick", tick);
+    this.scheduler.after(0, "sample", sample);
+  }
+
+  #input(address: number, input: Parameters<NodeCluster["input"]>[1]): void {
+    this.#busyUntil = Math.max(this.#busyUntil, this.scheduler.now() + BUSY_HOLD_MS);
+    try {
+      this.cluster.input(address, input);
+    } catch (error) {
+      this.faults.push(error);
+    }
+  }
+
+  async #advanceCluster(): Promise<void> {
+    let events: readonly NodeEvent[];
+    try {
+      events = await this.cluster.advance(this.scheduler.now());
+    } catch (error) {
+      this.faults.push(error);
+      this.#stopped = true;
+      return;
+    }
+    if (events.length > 0) this.#busyUntil = Math.max(this.#busyUntil, this.scheduler.now() + BUSY_HOLD_MS);
+    for (const ev of events) this.#route(ev);
+  }
+
+  #route({ node, output: o }: NodeEvent): void {
+    const e = this.#nodes.get(node);
+    if (!e) return;
+    switch (o.kind) {
+      case "mesh-send":
+        this.mesh.send(node, o.to, { opcode: o.opcode, params: o.params }).catch(() => undefined);
         return;
-      }
-      this.#apply(e, outputs);
-      this.#record(e);
-    });
-  }
-
-  async #poll(e: NodeEntry): Promise<void> {
-    if (e.online && !e.rebooting) {
-      try {
-        this.#apply(e, await e.node.poll(this.scheduler.now()));
-        this.#record(e);
-      } catch (error) {
-        this.faults.push({ address: e.node.address, error });
-      }
-    }
-    const fast = this.scheduler.now() < e.busyUntil;
-    this.scheduler.after(fast ? this.options.pollMs : this.options.idlePollMs, "poll", () => this.#poll(e));
-  }
-
-  #apply(e: NodeEntry, outputs: readonly NodeOutput[]): void {
-    const node = e.node;
-    for (const o of outputs) {
-      switch (o.kind) {
-        case "mesh-send":
-          this.mesh.send(node.address, o.to, { opcode: o.opcode, params: o.params }).catch(() => undefined);
-          break;
-        case "espnow-send":
-          e.busyUntil = Math.max(e.busyUntil, this.scheduler.now() + 5000);
-          this.espnow.send(node.mac, o.to, o.frame);
-          break;
-        case "espnow-begin":
-          e.busyUntil = Math.max(e.busyUntil, this.scheduler.now() + 5000);
-          this.espnow.tune(node.mac, o.channel, o.peer);
-          break;
-        case "espnow-end":
-          this.espnow.tune(node.mac, 0);
-          break;
-        case "net-open":
-          e.net?.close();
-          e.net = this.ip.connect(o.host, o.port, o.wifi, {
-            connected: () => this.#call(e, "net.connected", (t) => node.netConnected(t)),
-            data: (bytes) => this.#call(e, "net.rx", (t) => node.netRecv(t, bytes)),
-            closed: (ok) => {
-              e.net = undefined;
-              this.#call(e, "net.closed", (t) => node.netClosed(t, ok));
-            },
-          });
-          break;
-        case "net-send":
-          e.net?.send(o.data);
-          break;
-        case "net-close":
-          e.net?.close();
-          e.net = undefined;
-          break;
-        case "stream-open":
-          e.stream?.close();
-          e.stream = this.ip.download(o.url, o.offset, o.wifi, {
-            connected: () => undefined,
-            data: (bytes, end) => this.#call(e, "stream.rx", (t) => node.streamData(t, bytes, end, false)),
-            closed: (ok) => {
-              e.stream = undefined;
-              if (!ok) this.#call(e, "stream.failed", (t) => node.streamData(t, new Uint8Array(0), false, true));
-            },
-          });
-          break;
-        case "stream-close":
-          e.stream?.close();
-          e.stream = undefined;
-          break;
-        case "restart":
-          e.rebooting = true;
-          e.net?.close();
-          e.stream?.close();
-          e.net = undefined;
-          e.stream = undefined;
-          this.espnow.tune(node.mac, 0);
-          this.scheduler.after(this.options.rebootMs, "reboot", async () => {
-            e.rebooting = false;
-            try {
-              this.#apply(e, await node.reboot(this.scheduler.now()));
-            } catch (error) {
-              this.faults.push({ address: node.address, error });
-            }
-            this.#record(e);
-          });
-          break;
-      }
+      case "espnow-send":
+        this.espnow.send(this.cluster.mac(node), o.to === "broadcast" ? new Uint8Array(6).fill(0xff) : this.cluster.mac(o.to), o.frame);
+        return;
+      case "net-open":
+        e.net?.close();
+        e.net = this.ip.connect(o.host, o.port, true, {
+          connected: () => this.#input(node, { kind: "net-connected" }),
+          data: (bytes) => this.#input(node, { kind: "net-data", data: bytes }),
+          closed: () => {
+            e.net = undefined;
+            this.#input(node, { kind: "net-closed" });
+          },
+        });
+        return;
+      case "net-send":
+        e.net?.send(o.data);
+        return;
+      case "net-close":
+        e.net?.close();
+        e.net = undefined;
+        return;
+      case "restarted":
+        e.net?.close();
+        e.net = undefined;
+        return;
     }
   }
 }
