@@ -62,6 +62,7 @@ static struct {
     int64_t pending_since_ms;
     bool self_tested;
     int64_t rollback_at_ms; /* A failed confirm schedules a rollback; 0 when none. */
+    bool rollback_refused;  /* The bootloader state allows no rollback. */
 } s;
 
 static meshota_node_t s_node; /* Several KB: kept out of every stack and off the heap. */
@@ -143,10 +144,15 @@ static bool self_test(void)
 
 static void roll_back(const char *why)
 {
+    if (s.rollback_refused) {
+        return;
+    }
     ESP_LOGE(TAG, "rolling back to the previous firmware: %s", why);
+    /* Reboots on success. It fails when no other valid image exists: then this firmware keeps
+     * running (still unconfirmed) rather than restarting in a loop. */
     if (s.port.boot_rollback(s.port.ctx) != MESHOTA_OK) {
-        ESP_LOGE(TAG, "rollback refused by the bootloader state; restarting");
-        esp_restart();
+        s.rollback_refused = true;
+        ESP_LOGE(TAG, "rollback impossible: no other valid firmware; staying on this one");
     }
 }
 

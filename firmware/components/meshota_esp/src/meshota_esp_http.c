@@ -90,6 +90,7 @@ static void post_end(uint32_t gen, bool ok)
     mota_wake();
 }
 
+#if CONFIG_MBEDTLS_CERTIFICATE_BUNDLE
 /* mbedTLS verify callback: called for every certificate of the chain, the leaf last. */
 static int pin_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
@@ -118,6 +119,7 @@ static esp_err_t pin_attach(void *conf)
     mbedtls_ssl_conf_verify((mbedtls_ssl_config *)conf, pin_verify, NULL);
     return ESP_OK;
 }
+#endif /* CONFIG_MBEDTLS_CERTIFICATE_BUNDLE */
 
 static esp_err_t on_http_event(esp_http_client_event_t *evt)
 {
@@ -283,6 +285,7 @@ static void run_stream(uint32_t gen, const char *url, bool has_pin, uint32_t off
         cfg.crt_bundle_attach = has_pin ? pin_attach : esp_crt_bundle_attach;
 #else
         /* esp-tls only calls crt_bundle_attach with the certificate bundle enabled. */
+        (void)has_pin;
         ESP_LOGE(TAG, "HTTPS needs CONFIG_MBEDTLS_CERTIFICATE_BUNDLE=y");
         post_end(gen, false);
         return;
