@@ -1,99 +1,81 @@
-// The TCP control link: a Wi-Fi-connected gateway node carries meshota vendor messages between
-// this host and the mesh. Same stream framing as the firmware server; each frame's payload is a
-// control envelope (docs/protocol.md "TCP control link"):
-//   [u16 LE src][u16 LE dst][access payload: 0xC0|opcode, company ID LE, parameters]
-import { createServer, connect, type Server, type Socket } from "node:net";
-import { ESPRESSIF_COMPANY_ID, fromAccessPayload, SEGMENTED_PARAMS_MAX, toAccessPayload, VENDOR_OPCODE_SIZE, type VendorFrame } from "@meshota/proto";
+// The TCP control link: the host's ControlTransport through a Wi-Fi-connected meshota gateway
+// node, speaking the gateway link (gateway-link.ts) over the stream framing. The gateway listens;
+// the host connects, reads HELLO, then sends SENDs (each answered by a SEND_RESULT with its
+// tag) and receives RECVs. A framing error closes the link: a byte stream cannot resynchronise.
+import { connect, type Socket } from "node:net";
+import { ESPRESSIF_COMPANY_ID, SEGMENTED_PARAMS_MAX, type VendorFrame } from "@meshota/proto";
 import { TransportError, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "@meshota/core";
 import { StreamFramingError } from "./errors.js";
+import {
+  decodeGatewayMessage,
+  encodeGatewayMessage,
+  GATEWAY_DEFAULT_TTL,
+  GATEWAY_LINK_MAX_PAYLOAD,
+  GATEWAY_LINK_VERSION,
+  GatewayLinkStatus,
+  type GatewayLinkMessage,
+} from "./gateway-link.js";
 import { encodeStreamFrame, StreamFrameDecoder } from "./stream-framing.js";
 
-/** Bytes of the addresses in front of the access payload. */
-export const CONTROL_ENVELOPE_HEADER = 4;
-/** Largest control envelope: addresses, 3-octet vendor opcode and 377 parameter bytes (384). */
-export const CONTROL_ENVELOPE_MAX = CONTROL_ENVELOPE_HEADER + VENDOR_OPCODE_SIZE + SEGMENTED_PARAMS_MAX;
-
-/** One control message on the link. */
-export interface ControlEnvelope {
-  readonly src: MeshAddress;
-  readonly dst: MeshAddress;
-  readonly frame: VendorFrame;
-}
-
-const checkAddress = (what: string, a: number) => {
-  if (!Number.isInteger(a) || a < 1 || a > 0xffff) throw new RangeError(`${what} address ${a} is outside 0x0001..0xffff`);
-};
-
-/** Encodes a control envelope (the payload of one stream frame). */
-export function encodeControlEnvelope(envelope: ControlEnvelope, companyId: number = ESPRESSIF_COMPANY_ID): Uint8Array {
-  checkAddress("source", envelope.src);
-  checkAddress("destination", envelope.dst);
-  if (envelope.frame.params.length > SEGMENTED_PARAMS_MAX) {
-    throw new RangeError(`${envelope.frame.params.length} parameter bytes exceed ${SEGMENTED_PARAMS_MAX}`);
-  }
-  const access = toAccessPayload(envelope.frame, companyId);
-  const out = new Uint8Array(CONTROL_ENVELOPE_HEADER + access.length);
-  out[0] = envelope.src & 0xff;
-  out[1] = envelope.src >> 8;
-  out[2] = envelope.dst & 0xff;
-  out[3] = envelope.dst >> 8;
-  out.set(access, CONTROL_ENVELOPE_HEADER);
-  return out;
-}
-
-/**
- * Decodes a control envelope. Throws RangeError for a short envelope or address 0, and the
- * errors of fromAccessPayload for a non-vendor opcode or another company's.
- */
-export function decodeControlEnvelope(payload: Uint8Array, companyId: number = ESPRESSIF_COMPANY_ID): ControlEnvelope {
-  if (payload.length < CONTROL_ENVELOPE_HEADER + VENDOR_OPCODE_SIZE) {
-    throw new RangeError(`control envelope of ${payload.length} bytes is shorter than ${CONTROL_ENVELOPE_HEADER + VENDOR_OPCODE_SIZE}`);
-  }
-  const src = payload[0]! | (payload[1]! << 8);
-  const dst = payload[2]! | (payload[3]! << 8);
-  checkAddress("source", src);
-  checkAddress("destination", dst);
-  const frame = fromAccessPayload(payload.subarray(CONTROL_ENVELOPE_HEADER), companyId);
-  return { src, dst, frame: { opcode: frame.opcode, params: frame.params.slice() } };
-}
+/** SENDs the gateway holds while waiting for their results (MESHOTA_GWLINK_FIFO_DEPTH). */
+export const GATEWAY_MAX_IN_FLIGHT = 8;
 
 /** Options of a TCP control link. */
 export interface TcpControlOptions {
-  /** This end's mesh address, the source of send() (default 0x0001). */
-  address: MeshAddress;
-  /** Company ID of the vendor opcodes (default 0x02E5, Espressif). */
+  /** Company ID the gateway must announce in HELLO (default 0x02E5, Espressif). */
   companyId: number;
+  /** TTL of sent messages, 0..127, or 0xFF for the gateway's default (default 0xFF). */
+  ttl: number;
+  /** connect() gives up when no HELLO arrives within this long (default 5000). */
+  helloTimeoutMs: number;
+  /** A send without its SEND_RESULT within this long rejects with "timeout" (default 5000). */
+  sendTimeoutMs: number;
   /** Depth of each receive queue; a slow consumer loses the oldest beyond it (default 1024). */
   queueDepth: number;
-  /** A send not written within this long rejects with "timeout" (default 5000). */
-  sendTimeoutMs: number;
   /** TCP keep-alive probe delay in ms, so a vanished gateway is noticed (default 10000). */
   keepAliveMs: number;
 }
 
 const DEFAULTS: Readonly<TcpControlOptions> = Object.freeze({
-  address: 0x0001,
   companyId: ESPRESSIF_COMPANY_ID,
-  queueDepth: 1024,
+  ttl: GATEWAY_DEFAULT_TTL,
+  helloTimeoutMs: 5000,
   sendTimeoutMs: 5000,
+  queueDepth: 1024,
   keepAliveMs: 10_000,
 });
+
+/** What the gateway said about itself in HELLO. */
+export interface GatewayHello {
+  readonly version: number;
+  readonly companyId: number;
+  /** The gateway's primary element address; 0 while it is unprovisioned. */
+  readonly address: number;
+  /** Largest parameter block it carries. */
+  readonly mtu: number;
+}
+
+/** Counters of a control link. */
+export interface TcpControlStats {
+  /** RECVs delivered to the iterators. */
+  received: number;
+  /** SENDs answered OK. */
+  sent: number;
+  /** Link messages that made no sense here (unknown tag, wrong direction, malformed). */
+  rejected: number;
+}
 
 /** A bounded queue behind one messages() iterator; drops the oldest when full. */
 class Inbox {
   readonly #items: IncomingMessage[] = [];
   #wake: (() => void) | undefined;
   #closed = false;
-  dropped = 0;
 
   constructor(readonly depth: number) {}
 
   push(message: IncomingMessage): void {
     if (this.#closed) return;
-    if (this.#items.length >= this.depth) {
-      this.#items.shift();
-      this.dropped++;
-    }
+    if (this.#items.length >= this.depth) this.#items.shift();
     this.#items.push(message);
     this.#wake?.();
   }
@@ -117,53 +99,85 @@ class Inbox {
   }
 }
 
-/** Counters of a control link. */
-export interface TcpControlStats {
-  /** Envelopes received and delivered to the iterators. */
-  received: number;
-  /** Envelopes sent. */
-  sent: number;
-  /** Well-framed envelopes that were not meshota vendor messages (dropped). */
-  rejected: number;
-}
+const STATUS_TEXT: Record<number, string> = {
+  [GatewayLinkStatus.REFUSED]: "the gateway refused the message (malformed, unknown opcode or unassigned destination)",
+  [GatewayLinkStatus.MESH_ERROR]: "the gateway's mesh stack failed the send",
+  [GatewayLinkStatus.NOT_READY]: "the gateway is not provisioned or has no AppKey bound",
+  [GatewayLinkStatus.BUSY]: "the gateway has too many sends waiting",
+};
 
 /**
- * ControlTransport over a TCP connection to a gateway node. `reliable` is false: a resolved
- * send means the envelope was handed to the connection, not that the node received it.
- * A framing error (bad length or CRC) closes the link: a byte stream cannot be resynchronised.
+ * ControlTransport through a meshota gateway. `reliable` is false: a resolved send means the
+ * gateway's mesh stack sent the message, not that the node received it.
  */
 export class TcpControlTransport implements ControlTransport {
-  readonly info: TransportInfo = Object.freeze({ name: "tcp-gateway", mtu: SEGMENTED_PARAMS_MAX, reliable: false, groups: true });
   readonly options: Readonly<TcpControlOptions>;
   readonly #socket: Socket;
-  readonly #decoder = new StreamFrameDecoder(CONTROL_ENVELOPE_MAX);
+  readonly #decoder = new StreamFrameDecoder(GATEWAY_LINK_MAX_PAYLOAD);
   readonly #inboxes = new Set<Inbox>();
+  readonly #pending = new Map<number, (status: number) => void>();
+  readonly #slotWaiters: (() => void)[] = [];
   readonly #stats: TcpControlStats = { received: 0, sent: 0, rejected: 0 };
+  #inFlight = 0;
+  #nextTag = 1;
   #closed = false;
   #closeReason: Error | undefined;
 
-  /** Wraps a connected socket (either end: the host's or the gateway's). */
-  constructor(socket: Socket, options: Partial<TcpControlOptions> = {}) {
-    this.options = Object.freeze({ ...DEFAULTS, ...options });
-    checkAddress("own", this.options.address);
+  readonly #ready: Promise<void>;
+  #hello: GatewayHello | undefined;
+  #info: TransportInfo | undefined;
+
+  private constructor(socket: Socket, options: Readonly<TcpControlOptions>) {
+    this.options = options;
     this.#socket = socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, this.options.keepAliveMs);
+    let ready!: () => void;
+    let refused!: (e: Error) => void;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      refused = reject;
+    });
+    this.#onHello = (m, error) => (error ? refused(error) : (this.#accept(m!), ready()));
+    const timer = setTimeout(() => this.#fail(new TransportError("timeout", `no HELLO from the gateway within ${options.helloTimeoutMs} ms`)), options.helloTimeoutMs);
+    void this.#ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
     socket.on("data", (data) => this.#onData(data));
-    socket.on("error", (e) => this.#shutdown(e));
-    socket.on("close", () => this.#shutdown(undefined));
+    socket.on("error", (e) => this.#fail(new TransportError("unreachable", `gateway link failed: ${e.message}`, { cause: e })));
+    socket.on("close", () => this.#fail(new TransportError("closed", "the gateway closed the link")));
   }
 
-  /** Connects to a gateway listening at host:port. */
-  static connect(host: string, port: number, options: Partial<TcpControlOptions> = {}): Promise<TcpControlTransport> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
-      socket.once("error", reject);
-      socket.once("connect", () => {
-        socket.off("error", reject);
-        resolve(new TcpControlTransport(socket, options));
-      });
-    });
+  /** Connects to a gateway at host:port and waits for its HELLO. */
+  static async connect(host: string, port: number, options: Partial<TcpControlOptions> = {}): Promise<TcpControlTransport> {
+    const o = Object.freeze({ ...DEFAULTS, ...options });
+    if (o.ttl !== GATEWAY_DEFAULT_TTL && !(Number.isInteger(o.ttl) && o.ttl >= 0 && o.ttl <= 0x7f)) {
+      throw new RangeError(`ttl ${o.ttl} is outside 0..127 and not 0xFF`);
+    }
+    const socket = connect({ host, port, noDelay: true });
+    socket.setKeepAlive(true, o.keepAliveMs);
+    const link = new TcpControlTransport(socket, o);
+    await link.#ready;
+    return link;
+  }
+
+  /** What the gateway said in HELLO. */
+  get hello(): GatewayHello {
+    return this.#hello!;
+  }
+
+  get info(): TransportInfo {
+    return this.#info!;
+  }
+
+  #onHello: (m: GatewayHello | undefined, error?: Error) => void;
+
+  #accept(m: GatewayHello): void {
+    this.#hello = m;
+    this.#info = Object.freeze({ name: "tcp-gateway", mtu: Math.min(SEGMENTED_PARAMS_MAX, m.mtu), reliable: false, groups: true });
+  }
+
+  /** The link is unusable: reject the HELLO wait, close the socket, end the iterators. */
+  #fail(error: Error): void {
+    if (!this.#hello) this.#onHello(undefined, error);
+    this.#socket.destroy();
+    this.#shutdown(error);
   }
 
   /** Why the link closed on its own (framing error, reset), if it did. */
@@ -179,44 +193,54 @@ export class TcpControlTransport implements ControlTransport {
     return { ...this.#stats };
   }
 
-  send(dst: MeshAddress, frame: VendorFrame, options: SendOptions = {}): Promise<void> {
-    return this.relay(this.options.address, dst, frame, options);
-  }
-
-  /**
-   * Sends an envelope with any source address: what a gateway does for the messages of the
-   * mesh nodes it hears.
-   */
-  async relay(src: MeshAddress, dst: MeshAddress, frame: VendorFrame, options: SendOptions = {}): Promise<void> {
+  async send(dst: MeshAddress, frame: VendorFrame, options: SendOptions = {}): Promise<void> {
     if (this.#closed) throw new TransportError("closed", "the TCP control link is closed", { cause: this.#closeReason });
     if (options.signal?.aborted) throw new TransportError("aborted", "send aborted", { cause: options.signal.reason });
     if (frame.params.length > this.info.mtu) {
       throw new TransportError("too-large", `${frame.params.length} parameter bytes exceed the MTU of ${this.info.mtu}`);
     }
-    const bytes = encodeStreamFrame(encodeControlEnvelope({ src, dst, frame }, this.options.companyId), CONTROL_ENVELOPE_MAX);
+    if (!Number.isInteger(dst) || dst < 1 || dst > 0xffff) throw new TransportError("unreachable", `destination 0x${dst.toString(16)} is not assigned`);
     const wait = Math.min(options.timeoutMs ?? this.options.sendTimeoutMs, this.options.sendTimeoutMs);
-    await new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const settle = (error?: TransportError) => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        this.#socket.off("close", onClose);
-        if (error) reject(error);
-        else resolve();
-      };
-      const onAbort = () => settle(new TransportError("aborted", "send aborted", { cause: options.signal?.reason }));
-      const onClose = () => settle(new TransportError("closed", "the TCP control link closed during a send", { cause: this.#closeReason }));
-      timer = setTimeout(() => settle(new TransportError("timeout", `the gateway did not take the message within ${wait} ms`)), wait);
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      this.#socket.once("close", onClose);
-      this.#socket.write(bytes, (error) => {
-        if (error) settle(new TransportError("closed", `writing to the gateway failed: ${error.message}`, { cause: error }));
-        else {
-          this.#stats.sent++;
-          settle();
-        }
+    const deadline = Date.now() + wait;
+    let settled = false;
+    let tag = -1;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    let onClose: (() => void) | undefined;
+    let status: number;
+    try {
+      status = await new Promise<number>((resolve, reject) => {
+        timer = setTimeout(() => reject(new TransportError("timeout", `no result from the gateway within ${wait} ms`)), wait);
+        onAbort = () => reject(new TransportError("aborted", "send aborted", { cause: options.signal?.reason }));
+        onClose = () => reject(new TransportError("closed", "the TCP control link closed during a send", { cause: this.#closeReason }));
+        options.signal?.addEventListener("abort", onAbort, { once: true });
+        this.#socket.once("close", onClose);
+        // At most GATEWAY_MAX_IN_FLIGHT SENDs wait at the gateway: more would come back BUSY.
+        this.#slot(deadline).then(() => {
+          if (settled || this.#closed) {
+            this.#release(); // given up while queued: nothing goes out
+            return;
+          }
+          tag = this.#allocTag();
+          this.#pending.set(tag, resolve);
+          const payload = encodeGatewayMessage({ type: "send", tag, dst, ttl: this.options.ttl, frame });
+          this.#socket.write(encodeStreamFrame(payload, GATEWAY_LINK_MAX_PAYLOAD));
+        }, reject);
       });
-    });
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+      if (onAbort) options.signal?.removeEventListener("abort", onAbort);
+      if (onClose) this.#socket.off("close", onClose);
+      if (tag >= 0) {
+        this.#pending.delete(tag);
+        this.#release();
+      }
+    }
+    if (status !== GatewayLinkStatus.OK) {
+      throw new TransportError("unreachable", STATUS_TEXT[status] ?? `the gateway answered status ${status}`);
+    }
+    this.#stats.sent++;
   }
 
   messages(signal?: AbortSignal): AsyncIterable<IncomingMessage> {
@@ -254,26 +278,94 @@ export class TcpControlTransport implements ControlTransport {
     this.#shutdown(undefined);
   }
 
+  #allocTag(): number {
+    // Tags in use are at most GATEWAY_MAX_IN_FLIGHT, so a free one is found at once.
+    while (this.#pending.has(this.#nextTag)) this.#nextTag = (this.#nextTag + 1) & 0xffff;
+    const tag = this.#nextTag;
+    this.#nextTag = (this.#nextTag + 1) & 0xffff;
+    return tag;
+  }
+
+  #slot(deadline: number): Promise<void> {
+    if (this.#inFlight < GATEWAY_MAX_IN_FLIGHT) {
+      this.#inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        clearTimeout(t);
+        this.#inFlight++;
+        resolve();
+      };
+      const t = setTimeout(() => {
+        const i = this.#slotWaiters.indexOf(waiter);
+        if (i >= 0) this.#slotWaiters.splice(i, 1);
+        reject(new TransportError("timeout", "the gateway's send queue stayed full"));
+      }, Math.max(0, deadline - Date.now()));
+      this.#slotWaiters.push(waiter);
+    });
+  }
+
+  #release(): void {
+    this.#inFlight--;
+    this.#slotWaiters.shift()?.();
+  }
+
   #onData(data: Buffer): void {
     try {
-      this.#decoder.feed(data, (payload) => {
-        let envelope: ControlEnvelope;
-        try {
-          envelope = decodeControlEnvelope(payload, this.options.companyId);
-        } catch {
-          // Framed correctly but not a meshota message for us: drop it, keep the link.
-          this.#stats.rejected++;
-          return;
-        }
-        this.#stats.received++;
-        for (const inbox of this.#inboxes) inbox.push(envelope);
-      });
+      this.#decoder.feed(data, (payload) => this.#onMessage(payload));
     } catch (e) {
       if (!StreamFramingError.isInstance(e)) throw e;
-      this.#closeReason = e;
-      this.#socket.destroy();
-      this.#shutdown(e);
+      this.#fail(e);
     }
+  }
+
+  #onMessage(payload: Uint8Array): boolean {
+    let m: GatewayLinkMessage;
+    try {
+      m = decodeGatewayMessage(payload);
+    } catch (e) {
+      if (!this.#hello) {
+        this.#fail(new TransportError("unreachable", `bad HELLO from the gateway: ${(e as Error).message}`, { cause: e }));
+        return false;
+      }
+      this.#stats.rejected++;
+      return true;
+    }
+    if (!this.#hello) {
+      const o = this.options;
+      let problem: string | undefined;
+      if (m.type !== "hello") problem = `the gateway sent ${m.type} before HELLO`;
+      else if (m.version !== GATEWAY_LINK_VERSION) problem = `gateway link version ${m.version}; this host speaks ${GATEWAY_LINK_VERSION}`;
+      else if (m.companyId !== o.companyId) {
+        const hex = (v: number) => `0x${v.toString(16).padStart(4, "0")}`;
+        problem = `the gateway uses company ID ${hex(m.companyId)}, expected ${hex(o.companyId)}`;
+      }
+      if (problem || m.type !== "hello") {
+        this.#fail(new TransportError("unreachable", problem!));
+        return false;
+      }
+      this.#onHello({ version: m.version, companyId: m.companyId, address: m.address, mtu: m.mtu });
+      return true;
+    }
+    if (m.type === "send-result") {
+      const resolve = this.#pending.get(m.tag);
+      if (!resolve) {
+        this.#stats.rejected++; // the result of a send that timed out
+        return true;
+      }
+      this.#pending.delete(m.tag);
+      resolve(m.status);
+      return true;
+    }
+    if (m.type === "recv") {
+      this.#stats.received++;
+      const message: IncomingMessage = { src: m.src, dst: m.dst, frame: m.frame };
+      for (const inbox of this.#inboxes) inbox.push(message);
+      return true;
+    }
+    this.#stats.rejected++; // HELLO again, or a SEND in the wrong direction
+    return true;
   }
 
   #shutdown(reason: Error | undefined): void {
@@ -283,12 +375,4 @@ export class TcpControlTransport implements ControlTransport {
     for (const inbox of this.#inboxes) inbox.close();
     this.#inboxes.clear();
   }
-}
-
-/**
- * Listens for gateway nodes that connect to this host; each connection becomes a
- * TcpControlTransport handed to `onLink`.
- */
-export function createControlLinkServer(onLink: (link: TcpControlTransport) => void, options: Partial<TcpControlOptions> = {}): Server {
-  return createServer((socket) => onLink(new TcpControlTransport(socket, options)));
 }

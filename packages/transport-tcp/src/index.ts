@@ -26,14 +26,16 @@ export {
   type CertificateOptions,
   type SelfSignedCertificate,
 } from "./certificate.js";
+export { GATEWAY_MAX_IN_FLIGHT, TcpControlTransport, type GatewayHello, type TcpControlOptions, type TcpControlStats } from "./control-link.js";
 export {
-  CONTROL_ENVELOPE_HEADER,
-  CONTROL_ENVELOPE_MAX,
-  createControlLinkServer,
-  decodeControlEnvelope,
-  encodeControlEnvelope,
-  TcpControlTransport,
-  type ControlEnvelope,
-  type TcpControlOptions,
-  type TcpControlStats,
-} from "./control-link.js";
+  decodeGatewayMessage,
+  encodeGatewayMessage,
+  GATEWAY_DEFAULT_TTL,
+  GATEWAY_LINK_HEADER,
+  GATEWAY_LINK_MAX_PAYLOAD,
+  GATEWAY_LINK_VERSION,
+  GatewayLinkStatus,
+  GatewayLinkType,
+  type GatewayLinkMessage,
+} from "./gateway-link.js";
+export { createGatewayServer, GatewayEndpoint, type GatewayEndpointOptions, type GatewaySend } from "./gateway-endpoint.js";
