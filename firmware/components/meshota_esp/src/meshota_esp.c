@@ -63,6 +63,7 @@ static struct {
     bool self_tested;
     int64_t rollback_at_ms; /* A failed confirm schedules a rollback; 0 when none. */
     bool rollback_refused;  /* The bootloader state allows no rollback. */
+    bool confirm_locally;   /* Pending verification without a meshota session to confirm it. */
 } s;
 
 static meshota_node_t s_node; /* Several KB: kept out of every stack and off the heap. */
@@ -175,6 +176,28 @@ static void watch_pending_confirm(void)
     if (s.rollback_at_ms != 0 && now >= s.rollback_at_ms) {
         s.rollback_at_ms = 0;
         roll_back("self-test failed at confirmation");
+        return;
+    }
+    if (s.confirm_locally) {
+        /* The image came another way (serial flash, another OTA path): no controller will
+         * send UpdateConfirm, so the self-test alone decides once the mesh is up. */
+        if (s.pending_since_ms == 0) {
+            s.pending_since_ms = now;
+        }
+        if (mota_mesh_ready()) {
+            s.confirm_locally = false;
+            s.pending_since_ms = 0;
+            if (self_test() && s.core_boot_confirm(s.port.ctx) == MESHOTA_OK) {
+                ESP_LOGI(TAG, "firmware without a meshota session confirmed after its self-test");
+            } else {
+                roll_back("self-test of a firmware without a meshota session failed");
+            }
+        }
+#if CONFIG_MESHOTA_CONFIRM_TIMEOUT_S > 0
+        else if (now - s.pending_since_ms > (int64_t)CONFIG_MESHOTA_CONFIRM_TIMEOUT_S * 1000) {
+            roll_back("mesh not up within CONFIG_MESHOTA_CONFIRM_TIMEOUT_S");
+        }
+#endif
         return;
     }
     if (s.phase != meshota_v1_Phase_PHASE_PENDING_CONFIRM) {
@@ -394,6 +417,8 @@ esp_err_t meshota_esp_node_start(const meshota_esp_node_config_t *cfg)
         return ESP_FAIL;
     }
     s.phase = meshota_node_phase(&s_node);
+    s.confirm_locally = s.port.boot_state(s.port.ctx) == MESHOTA_BOOT_PENDING_VERIFY &&
+                        s.phase != meshota_v1_Phase_PHASE_PENDING_CONFIRM;
     ESP_LOGI(TAG, "node: %s %s, session phase %d", meshota_node_running(&s_node)->project_name,
              meshota_node_running(&s_node)->version, (int)s.phase);
 
