@@ -339,7 +339,7 @@ static bool parse_hex(const char *s, uint8_t *out, size_t len)
 static void cmd_status(emu_node_t *e)
 {
     const meshota_node_t *n = &e->node;
-    if (!e->on) {
+    if (!e->on || e->host.dead) {
         emit_text(KIND_REPLY, "ok addr=%04x power=off", e->addr);
         return;
     }

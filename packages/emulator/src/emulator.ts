@@ -245,6 +245,28 @@ export class Emulator {
     this.send({ node, kind: FrameKind.Mesh, peer: from, payload });
   }
 
+  /** Sends a DataFrame to the node over ESP-NOW from the node or distributor at `from`. */
+  sendEspNow(node: number, frame: Uint8Array, from: number): void {
+    this.send({ node, kind: FrameKind.EspNow, peer: from, payload: frame });
+  }
+
+  /** Tells the node that the TCP connection it asked for (a TcpOpen frame) is up. */
+  tcpConnected(node: number): void {
+    this.send({ node, kind: FrameKind.TcpConnected, peer: 0, payload: new Uint8Array(0) });
+  }
+
+  /** Delivers bytes of the node's TCP connection (stream-framed DataFrames, any split). */
+  tcpSend(node: number, bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; at += 4096) {
+      this.send({ node, kind: FrameKind.TcpData, peer: 0, payload: bytes.subarray(at, at + 4096) });
+    }
+  }
+
+  /** Closes the node's TCP connection from the server side. */
+  tcpClose(node: number): void {
+    this.send({ node, kind: FrameKind.TcpClose, peer: 0, payload: new Uint8Array(0) });
+  }
+
   /** Takes the vendor messages the node sent on the mesh so far, decoded. */
   takeVendor(node: number): VendorMessage[] {
     const out: VendorMessage[] = [];

@@ -881,7 +881,7 @@ static void build_missing(meshota_node_t *n)
         window = 8u * sizeof(mc->bitmap.bytes);
     }
     uint32_t b_cover = 0;
-    uint32_t last = first;
+    uint32_t last = 0; /* relative to first; chunk `first` itself is missing */
     for (uint32_t k = 0; k < window; k++) {
         if (!mo_bit_get(bm, first + k)) {
             b_cover++;
