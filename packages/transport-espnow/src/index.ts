@@ -12,3 +12,7 @@ export {
   type RoundProgress,
   type TargetResult,
 } from "./distributor.js";
+export { BridgeClient, DEFAULT_BRIDGE_OPTIONS, duplexByteStream, openSerialBridge, type BridgeOptions, type BridgeStats, type ByteStream } from "./bridge/client.js";
+export { BridgeError, type BridgeFailure } from "./bridge/errors.js";
+export { BRIDGE_BODY_MAX, BRIDGE_ENCODED_MAX, cobsDecode, cobsEncode, crc16, Deframer, frameToWire, type DeframerStats } from "./bridge/framing.js";
+export { AckStatus, BRIDGE_PROTOCOL_VERSION, MsgType, SentOutcome, type BridgeHello, type DongleFrame } from "./bridge/messages.js";

@@ -1,0 +1,145 @@
+// End to end: the distributor on this host, through the C bridge dongle built for the host
+// (firmware/host/bridge, a pseudo-terminal as its UART and UDP as its air), to receiver models
+// listening on that air.
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createSocket, type Socket } from "node:dgram";
+import { existsSync, openSync, readdirSync, createReadStream, createWriteStream } from "node:fs";
+import { dirname, join } from "node:path";
+import { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { ErrorCode } from "@meshota/proto";
+import { afterEach, describe, expect, it } from "vitest";
+import { distribute } from "../distributor.js";
+import { realTimers, type EspNowLink } from "../link.js";
+import { isBroadcast, macToString } from "../mac.js";
+import { EspNowReceiver } from "../receiver.js";
+import { seededRandom } from "../sim/scheduler.js";
+import { simMac, testImage } from "../sim/scenario.js";
+import { BridgeClient, duplexByteStream, openSerialBridge } from "./client.js";
+
+const hostDir = join(dirname(fileURLToPath(import.meta.url)), "../../../../firmware/host");
+function findBridge(): string | undefined {
+  if (process.env.MESHOTA_BRIDGE_HOST) return process.env.MESHOTA_BRIDGE_HOST;
+  if (!existsSync(hostDir)) return undefined;
+  for (const d of readdirSync(hostDir)) {
+    const p = join(hostDir, d, "bridge", "meshota_bridge_host");
+    if (d.startsWith("build") && existsSync(p)) return p;
+  }
+  return undefined;
+}
+const BRIDGE = findBridge();
+
+/** The test's side of the UDP air: receiver stations with per-link loss. */
+class UdpAir {
+  readonly socket: Socket;
+  bridgePort = 0;
+  #stations = new Map<string, { link: EspNowLink; deliver: (src: Uint8Array, p: Uint8Array) => void; channel: number }>();
+  #random = seededRandom(5);
+  constructor(readonly loss: number) {
+    this.socket = createSocket("udp4");
+    this.socket.on("message", (msg) => {
+      const ch = msg[0]!;
+      const dst = new Uint8Array(msg.subarray(1, 7));
+      const src = new Uint8Array(msg.subarray(7, 13));
+      const payload = new Uint8Array(msg.subarray(13));
+      for (const [key, st] of this.#stations) {
+        if (st.channel !== ch || (!isBroadcast(dst) && macToString(dst) !== key)) continue;
+        if (this.#random() < this.loss) continue;
+        st.deliver(src, payload);
+      }
+    });
+  }
+  async bind(): Promise<number> {
+    await new Promise<void>((r) => this.socket.bind(0, "127.0.0.1", r));
+    return this.socket.address().port;
+  }
+  station(mac: Uint8Array, channel: number): EspNowLink {
+    let listener: ((src: Uint8Array, p: Uint8Array) => void) | undefined;
+    const link: EspNowLink = {
+      mac,
+      maxPayload: 250,
+      send: (dst, payload, done) => {
+        const d = Buffer.concat([Buffer.of(channel), Buffer.from(dst), Buffer.from(mac), Buffer.from(payload)]);
+        this.socket.send(d, this.bridgePort, "127.0.0.1", (e) => done?.(e ? "failed" : "sent"));
+        return true;
+      },
+      onWritable: () => {},
+      onReceive: (fn) => {
+        listener = fn;
+      },
+    };
+    this.#stations.set(macToString(mac), { link, deliver: (s, p) => listener?.(s, p), channel });
+    return link;
+  }
+}
+
+async function startBridge(peerPort: number, channel: number): Promise<{ child: ChildProcessWithoutNullStreams; pty: string; air: number }> {
+  const child = spawn(BRIDGE!, ["--peer-port", String(peerPort), "--channel", String(channel), "--mac", "02:00:00:00:00:00"]);
+  const text = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (/air \d+\n/.test(out)) resolve(out);
+    });
+    child.on("exit", (code) => reject(new Error(`bridge exited with ${code}`)));
+  });
+  return { child, pty: /pty (\S+)/.exec(text)![1]!, air: Number(/air (\d+)/.exec(text)![1]) };
+}
+
+const children: ChildProcessWithoutNullStreams[] = [];
+const sockets: Socket[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill();
+  for (const s of sockets.splice(0)) s.close();
+});
+
+async function run(open: (pty: string) => Promise<BridgeClient>) {
+  const air = new UdpAir(0.1);
+  sockets.push(air.socket);
+  const port = await air.bind();
+  const { child, pty, air: bridgePort } = await startBridge(port, 6);
+  children.push(child);
+  air.bridgePort = bridgePort;
+  const client = await open(pty);
+  expect(client.info.channel).toBe(6);
+  expect(client.maxPayload).toBe(250);
+  const image = testImage(12 * 1024, 3);
+  const sha = new Uint8Array(createHash("sha256").update(image).digest());
+  const receivers = [1, 2, 3].map(
+    (i) => new EspNowReceiver(air.station(simMac(i), 6), realTimers, { sessionId: 77, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 1440 }),
+  );
+  // Receiver 4 listens on channel 1: it never hears the distributor.
+  const stray = new EspNowReceiver(air.station(simMac(4), 1), realTimers, { sessionId: 77, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 1440 }, { receiveTimeoutMs: 2000 });
+  const result = await distribute(client, realTimers, {
+    sessionId: 77,
+    image,
+    targets: [1, 2, 3, 4].map(simMac),
+    reportWindowMs: 300,
+    minReportWindowMs: 20,
+    silentRounds: 3,
+  });
+  await client.close();
+  expect(result.targets.slice(0, 3).map((t) => t.ok)).toEqual([true, true, true]);
+  expect(result.targets[3]).toMatchObject({ ok: false, error: ErrorCode.WRONG_CHANNEL });
+  for (const r of receivers) expect(Buffer.from(r.image()).equals(Buffer.from(image))).toBe(true);
+  expect(stray.chunksHeld).toBe(0);
+  expect(client.stats.crcErrors).toBe(0);
+  expect(client.stats.received).toBeGreaterThanOrEqual(3);
+}
+
+describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
+  it("should work with the port opened by serialport", async () => {
+    await run((pty) => openSerialBridge(pty));
+  });
+
+  it("should work with the pty opened as a raw file descriptor", async () => {
+    await run(async (pty) => {
+      const fd = openSync(pty, "r+");
+      const input = createReadStream("", { fd, autoClose: false });
+      const output = createWriteStream("", { fd, autoClose: false });
+      const duplex = Duplex.from({ readable: input, writable: output });
+      return BridgeClient.connect(duplexByteStream(duplex));
+    });
+  });
+});

@@ -1,0 +1,159 @@
+// The host end against a fake dongle written from the protocol description (the C dongle is
+// exercised in bridge.e2e.test.ts).
+import { describe, expect, it } from "vitest";
+import { Scheduler } from "../sim/scheduler.js";
+import { BridgeClient, type ByteStream } from "./client.js";
+import { BridgeError } from "./errors.js";
+import { Deframer, frameToWire } from "./framing.js";
+import { MsgType } from "./messages.js";
+
+interface FakeOptions {
+  version?: number;
+  slots?: number;
+  /** Drop the dongle's n-th outgoing frame (0-based). */
+  dropOut?: number[];
+  silent?: boolean;
+}
+
+class FakeDongle implements ByteStream {
+  sends: { seq: number; dst: number[]; payload: number[] }[] = [];
+  queue: number[] = [];
+  outCount = 0;
+  seq = 0;
+  lastSeq = -1;
+  lastReply: Uint8Array | undefined;
+  #listener: ((d: Uint8Array) => void) | undefined;
+  #deframer = new Deframer();
+  constructor(
+    readonly sched: Scheduler,
+    readonly o: FakeOptions = {},
+  ) {}
+  write(data: Uint8Array): void {
+    for (const body of this.#deframer.push(data)) this.sched.setTimer(1, () => this.#handle(body));
+  }
+  onData(l: (d: Uint8Array) => void): void {
+    this.#listener = l;
+  }
+  onClose(): void {}
+  async close(): Promise<void> {}
+  emit(type: number, fields: number[]): void {
+    const n = this.outCount++;
+    const body = Uint8Array.from([type, this.seq++ & 0xff, ...fields]);
+    if (this.o.dropOut?.includes(n)) return;
+    const wire = frameToWire(body);
+    this.sched.setTimer(1, () => this.#listener?.(wire));
+  }
+  free(): number {
+    return (this.o.slots ?? 4) - this.queue.length;
+  }
+  completeOne(outcome = 0): void {
+    const seq = this.queue.shift()!;
+    this.emit(MsgType.SENT, [seq, outcome, this.free()]);
+  }
+  #handle(body: Uint8Array): void {
+    if (this.o.silent) return;
+    const [type, seq] = [body[0]!, body[1]!];
+    if (type === MsgType.HELLO) {
+      return this.emit(MsgType.HELLO_ACK, [this.o.version ?? 1, 1, 250, 0, 2, 0, 0, 0, 0, 9, 6, this.o.slots ?? 4, seq]);
+    }
+    if (seq === this.lastSeq) return this.emit(MsgType.ACK, [seq, 0, this.free()]);
+    this.lastSeq = seq;
+    if (type === MsgType.SEND) {
+      if (this.queue.length >= (this.o.slots ?? 4)) return this.emit(MsgType.ACK, [seq, 1, 0]);
+      this.sends.push({ seq, dst: [...body.subarray(2, 8)], payload: [...body.subarray(8)] });
+      this.queue.push(seq);
+      return this.emit(MsgType.ACK, [seq, 0, this.free()]);
+    }
+    if (type === MsgType.SET_CHANNEL) return this.emit(MsgType.ACK, [seq, body[2]! <= 14 ? 0 : 3, this.free()]);
+  }
+}
+
+async function connect(sched: Scheduler, dongle: FakeDongle): Promise<BridgeClient> {
+  const p = BridgeClient.connect(dongle, { timers: sched });
+  sched.run({ limitMs: sched.now() + 5000 });
+  return p;
+}
+
+describe("BridgeClient", () => {
+  it("should read the dongle's HELLO_ACK", async () => {
+    const sched = new Scheduler();
+    const client = await connect(sched, new FakeDongle(sched));
+    expect(client.maxPayload).toBe(250);
+    expect([...client.mac]).toEqual([2, 0, 0, 0, 0, 9]);
+    expect(client.info.channel).toBe(6);
+    expect(client.freeSlots).toBe(4);
+  });
+
+  it("should refuse a dongle of another protocol version", async () => {
+    const sched = new Scheduler();
+    const err = await connect(sched, new FakeDongle(sched, { version: 2 })).catch((e: unknown) => e);
+    expect(BridgeError.isInstance(err) && err.reason).toBe("version");
+    expect((err as Error).message).toBe("the bridge speaks protocol version 2, this host speaks 1");
+  });
+
+  it("should give up with a timeout when the dongle never answers", async () => {
+    const sched = new Scheduler();
+    const err = await connect(sched, new FakeDongle(sched, { silent: true })).catch((e: unknown) => e);
+    expect(BridgeError.isInstance(err) && err.reason).toBe("timeout");
+    expect((err as Error).message).toBe("no answer from the bridge to command 0x1 after 4 attempts");
+  });
+
+  it("should send a command again when its ACK is lost, and the dongle executes it once", async () => {
+    const sched = new Scheduler();
+    // Frame 0 is HELLO_ACK, frame 1 the first ACK: lose it.
+    const dongle = new FakeDongle(sched, { dropOut: [1] });
+    const client = await connect(sched, dongle);
+    const outcomes: string[] = [];
+    expect(client.send(new Uint8Array(6).fill(0xff), Uint8Array.of(1, 2, 3), (o) => outcomes.push(o))).toBe(true);
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(dongle.sends).toHaveLength(1);
+    expect(dongle.sends[0]!.payload).toEqual([1, 2, 3]);
+    expect(client.stats.retransmits).toBe(1);
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(outcomes).toEqual(["sent"]);
+  });
+
+  it("should accept no more frames than the dongle has free slots, and resume on SENT", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched, { slots: 2 });
+    const client = await connect(sched, dongle);
+    const dst = new Uint8Array(6).fill(0xff);
+    let writable = 0;
+    client.onWritable(() => writable++);
+    expect(client.send(dst, Uint8Array.of(1))).toBe(true);
+    expect(client.send(dst, Uint8Array.of(2))).toBe(true);
+    expect(client.send(dst, Uint8Array.of(3))).toBe(false);
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(client.freeSlots).toBe(0);
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(client.freeSlots).toBe(1);
+    expect(writable).toBeGreaterThan(0);
+    expect(client.send(dst, Uint8Array.of(3))).toBe(true);
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(dongle.sends.map((s) => s.payload[0])).toEqual([1, 2, 3]);
+  });
+
+  it("should report a lost SENT as failed after its timeout", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched, { dropOut: [2] });
+    const client = await connect(sched, dongle);
+    const outcomes: string[] = [];
+    client.send(new Uint8Array(6).fill(0xff), Uint8Array.of(1), (o) => outcomes.push(o));
+    sched.run({ limitMs: sched.now() + 100 });
+    dongle.completeOne(); // frame 2: lost
+    sched.run({ limitMs: sched.now() + 5000 });
+    expect(outcomes).toEqual(["failed"]);
+  });
+
+  it("should refuse a channel outside 1-14 before asking the dongle", async () => {
+    const sched = new Scheduler();
+    const client = await connect(sched, new FakeDongle(sched));
+    await expect(client.setChannel(15)).rejects.toThrow("Wi-Fi channel is 1-14, got 15");
+    const p = client.setChannel(11);
+    sched.run({ limitMs: sched.now() + 1000 });
+    await p;
+    expect(client.info.channel).toBe(11);
+  });
+});
