@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import { inspectImage, formatInspectReport } from "./commands/inspect.js";
 import { keygen, sign, verify } from "./commands/keys.js";
+import { installDemo } from "./commands/demo.js";
 import { CliError, type CliIo } from "./io.js";
 
 export const VERSION = "0.1.0";
@@ -92,6 +93,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
       }
     });
 
+  installDemo(program, io, result);
   for (const install of installers) install(program, io);
   return { program, result };
 }

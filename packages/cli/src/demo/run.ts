@@ -1,0 +1,199 @@
+// `meshota demo`: a whole network updated in a simulation, every node running the real C core
+// in the node emulator. First a tampered image that every node must refuse, then the real
+// image through a mixed plan (TCP over Wi-Fi, ESP-NOW relays, the mesh as the last resort).
+import { setMaxListeners } from "node:events";
+import {
+  buildImage,
+  errorCodeName,
+  generateSigningKey,
+  ImageFormatError,
+  publicKeyRaw,
+  readImage,
+  sha256,
+  signImage,
+  toHex,
+  type CampaignEvent,
+  type EspImage,
+  type TargetReport,
+} from "@meshota/core";
+import { ErrorCode } from "@meshota/proto";
+import { EmulatorCluster, Scenario, type CampaignOutcome, type NodeCluster, type NodeRole, type TopologyKind } from "@meshota/sim";
+import { CliError } from "../io.js";
+import { tamperImage } from "./tamper.js";
+
+/** Options of a demo run. */
+export interface DemoOptions {
+  nodes: number;
+  topology: TopologyKind;
+  mix: Partial<Record<NodeRole, number>>;
+  loss: number;
+  seed: number;
+  /** Image bytes to install; undefined builds a 256 KiB demo image. */
+  image: Uint8Array | undefined;
+  tamper: boolean;
+  /** Effective ESP-NOW throughput of one sender, bits/s. */
+  espnowRate: number;
+  /** Node emulator binary (default: @meshota/emulator's lookup). */
+  emulator: string | undefined;
+  /** A ready cluster (tests); when given, `emulator` is ignored and the caller closes it. */
+  cluster: NodeCluster | undefined;
+}
+
+export const DEMO_DEFAULTS: Readonly<DemoOptions> = Object.freeze({
+  nodes: 30,
+  topology: "grid",
+  mix: { tcp: 1, espnow: 1 },
+  loss: 0.02,
+  seed: 1,
+  image: undefined,
+  tamper: true,
+  espnowRate: 2_000_000,
+  emulator: undefined,
+  cluster: undefined,
+});
+
+/** What the demo reports about one node at the end. */
+export interface DemoNode {
+  readonly address: number;
+  readonly role: NodeRole;
+  /** Error code name the node refused the tampered image with. */
+  readonly tamperRefusal: string | undefined;
+  /** Version after the tampered pass (must be the factory version). */
+  readonly versionAfterTamper: string | undefined;
+  readonly report: TargetReport;
+  /** Version the node runs at the end, as the emulator reports it. */
+  readonly finalVersion: string;
+  /** Seconds of virtual time from the campaign start until the node was done. */
+  readonly doneAtS: number | undefined;
+}
+
+/** The demo's outcome. */
+export interface DemoResult {
+  readonly image: { readonly projectName: string; readonly version: string; readonly size: number; readonly sha256: string; readonly chip: string };
+  readonly factoryVersion: string;
+  readonly tamper: CampaignOutcome | undefined;
+  readonly update: CampaignOutcome;
+  readonly nodes: readonly DemoNode[];
+  readonly scenario: Scenario;
+  /** Every node runs the new version. */
+  readonly allUpdated: boolean;
+  /** Every node refused the tampered image and kept its version (true when skipped). */
+  readonly tamperRefused: boolean;
+  readonly stats: { readonly mesh: object; readonly espnow: object; readonly ip: object };
+}
+
+/** Callbacks for live output. */
+export interface DemoHooks {
+  phase?(name: "setup" | "tamper" | "update" | "done", detail: string): void;
+  event?(pass: "tamper" | "update", event: CampaignEvent, now: number): void;
+}
+
+const REFUSALS = new Set<number>([ErrorCode.BAD_SIGNATURE, ErrorCode.HASH_MISMATCH]);
+
+async function loadDemoImage(bytes: Uint8Array | undefined): Promise<EspImage> {
+  try {
+    return await readImage(bytes ?? (await buildImage({ version: "2.0.0", projectName: "meshota-demo", size: 256 * 1024 })));
+  } catch (error) {
+    if (ImageFormatError.isInstance(error)) throw new CliError(`the image cannot be used: ${error.message}`, 1, { cause: error });
+    throw error;
+  }
+}
+
+/** A factory version different from the image's, at most 31 bytes. */
+function factoryVersionFor(version: string): string {
+  return version === "factory" ? "factory-0" : "factory";
+}
+
+/** Runs the demo. */
+export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = {}): Promise<DemoResult> {
+  const o: DemoOptions = { ...DEMO_DEFAULTS, ...partial };
+  // The distributor waits on many abortable sleeps at once; that is expected here.
+  setMaxListeners(1000);
+  const image = await loadDemoImage(o.image);
+  const factoryVersion = o.image === undefined ? "1.0.0" : factoryVersionFor(image.appDesc.version);
+  const vendorKey = await generateSigningKey();
+  hooks.phase?.("setup", `${o.nodes} nodes, ${o.topology}, loss ${o.loss}, seed ${o.seed}`);
+
+  const cluster = o.cluster ?? (await EmulatorCluster.start(o.emulator ? { binary: o.emulator } : {}));
+  try {
+    const scenario = await Scenario.create({
+      cluster,
+      nodes: o.nodes,
+      topology: o.topology,
+      mix: o.mix,
+      seed: o.seed,
+      loss: o.loss,
+      factory: {
+        projectName: image.appDesc.projectName,
+        version: factoryVersion,
+        secureVersion: image.appDesc.secureVersion,
+        chipId: image.header.chipId,
+      },
+      chipRevision: image.header.minChipRevFull,
+      publicKey: await publicKeyRaw(vendorKey.publicKey),
+      maxImageSize: image.size,
+      simulation: { espnow: { rateBps: o.espnowRate } },
+    });
+
+    let tamper: CampaignOutcome | undefined;
+    if (o.tamper) {
+      const forged = await readImage(await tamperImage(image));
+      const attackerKey = await generateSigningKey();
+      hooks.phase?.("tamper", "a tampered image, signed with a key the nodes do not trust");
+      tamper = await scenario.runCampaign({
+        image: forged,
+        signed: await signImage(forged, attackerKey.privateKey),
+        relays: false,
+        onEvent: (e, t) => hooks.event?.("tamper", e, t),
+      });
+    }
+
+    hooks.phase?.("update", `${image.appDesc.projectName} ${image.appDesc.version} (${image.size} bytes), signed`);
+    const update = await scenario.runCampaign({
+      image,
+      signed: await signImage(image, vendorKey.privateKey),
+      onEvent: (e, t) => hooks.event?.("update", e, t),
+    });
+
+    const nodes: DemoNode[] = update.nodes.map((n) => {
+      const report = update.report.targets.find((t) => t.address === n.address)!;
+      const t = tamper?.report.targets.find((x) => x.address === n.address);
+      const tn = tamper?.nodes.find((x) => x.address === n.address);
+      const done = n.history.find((h) => h.at >= update.startedAt && h.version === image.appDesc.version && h.phase === 7);
+      return {
+        address: n.address,
+        role: n.role,
+        tamperRefusal: t?.failure ? errorCodeName(t.failure.code) : undefined,
+        versionAfterTamper: tn?.status.version,
+        report,
+        finalVersion: n.status.version,
+        doneAtS: done ? (done.at - update.startedAt) / 1000 : undefined,
+      };
+    });
+    const allUpdated = nodes.every((n) => n.report.outcome === "done" && n.finalVersion === image.appDesc.version);
+    const tamperRefused =
+      !tamper ||
+      tamper.report.targets.every((t) => t.outcome === "failed" && t.failure !== undefined && REFUSALS.has(t.failure.code) && t.failure.source === "node") &&
+        tamper.nodes.every((n) => n.status.version === factoryVersion);
+    hooks.phase?.("done", allUpdated && tamperRefused ? "ok" : "failed");
+    return {
+      image: {
+        projectName: image.appDesc.projectName,
+        version: image.appDesc.version,
+        size: image.size,
+        sha256: toHex(await sha256(image.bytes)),
+        chip: image.chip.name,
+      },
+      factoryVersion,
+      tamper,
+      update,
+      nodes,
+      scenario,
+      allUpdated,
+      tamperRefused,
+      stats: { mesh: { ...scenario.sim.mesh.stats }, espnow: { ...scenario.sim.espnow.stats }, ip: { ...scenario.sim.ip.stats } },
+    };
+  } finally {
+    if (!o.cluster) await cluster.close();
+  }
+}
