@@ -410,3 +410,17 @@ describe("Campaign method choice and lost replies", () => {
     expect(new Set(starts).size).toBe(1);
   });
 });
+
+describe("Campaign on a disorderly mesh", () => {
+  it("should finish with duplicated, delayed and reordered replies and lost frames", async () => {
+    const h = await setup({ nodes: 5, image: { size: 24_000 } });
+    let seed = 99;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    h.network.duplicate = () => random() < 0.3;
+    h.network.delay = () => (random() < 0.2 ? Math.floor(random() * 5000) : 0);
+    h.network.lose = () => random() < 0.05;
+    const report = await h.clock.run(h.campaign({ concurrency: 5, offlineRetryMs: 5000 }).run());
+    expect(report.targets.map((t) => [t.outcome, t.failure?.message])).toEqual(Array(5).fill(["done", undefined]));
+    for (const n of h.fleet.nodes) expect([n.firmware.version, n.phase]).toEqual(["2.0.0", Phase.CONFIRMED]);
+  });
+});

@@ -466,12 +466,12 @@ export class Campaign extends EventTarget {
           this.#releaseChildren(r.address);
         }
         if (r.state === "failed" && r.failure === refused) {
-          // The relay could not serve it: end the relayed session, then the distributor
-          // updates the target directly.
+          // The relay could not serve it: the distributor updates it directly. The session id
+          // and method stay, so that the direct run ends the relayed session (UpdateCancel)
+          // before it starts its own, even when this cancel is lost.
           await this.#cancelSession(r);
           r.relayedBy = undefined;
           r.failure = undefined;
-          r.sessionId = 0;
           r.state = "pending";
         }
         this.#notifier.notify();

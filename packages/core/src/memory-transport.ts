@@ -51,6 +51,10 @@ export class MemoryNetwork {
   readonly options: Readonly<MemoryNetworkOptions>;
   /** Return true to lose a packet (either direction). */
   lose: ((packet: MemoryPacket) => boolean) | undefined;
+  /** Return true to deliver a packet twice (either direction). */
+  duplicate: ((packet: MemoryPacket) => boolean) | undefined;
+  /** Extra delay in ms of a node's packet; different delays reorder them. */
+  delay: ((packet: MemoryPacket) => number) | undefined;
   /** Every packet offered to the medium, lost or not, in order. */
   readonly log: MemoryPacket[] = [];
   readonly #nodes = new Map<MeshAddress, (message: IncomingMessage) => void>();
@@ -119,6 +123,7 @@ export class MemoryNetwork {
     }
     if (!this.isOnline(dst) || this.lose?.(packet)) return false;
     this.#nodes.get(dst)!({ src, dst, frame: packet.frame });
+    if (this.duplicate?.(packet)) this.#nodes.get(dst)?.({ src, dst, frame: packet.frame });
     return true;
   }
 
@@ -131,11 +136,15 @@ export class MemoryNetwork {
     const packet = { src, dst, frame: { opcode: frame.opcode, params: frame.params.slice() } };
     this.log.push(packet);
     if (this.#offline.has(src) || this.lose?.(packet)) return;
-    const deliver = () => {
-      for (const c of this.#controllers) if (c.address === dst) c.receive(packet);
-    };
-    if (this.options.latencyMs > 0) void this.options.clock.sleep(this.options.latencyMs).then(deliver);
-    else queueMicrotask(deliver);
+    const copies = this.duplicate?.(packet) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const deliver = () => {
+        for (const c of this.#controllers) if (c.address === dst) c.receive(packet);
+      };
+      const wait = this.options.latencyMs + (this.delay?.(packet) ?? 0);
+      if (wait > 0) void this.options.clock.sleep(wait).then(deliver);
+      else queueMicrotask(deliver);
+    }
   }
 }
 

@@ -19,7 +19,7 @@ import {
 import { CancelledError, TransportError } from "../errors.js";
 import type { MeshAddress } from "../transport.js";
 import { NoReplyError, type ControlLink, type RetryOptions } from "./link.js";
-import { hostFailure, nodeFailure, type TargetFailure } from "./types.js";
+import { errorCodeName, hostFailure, nodeFailure, phaseName, type TargetFailure } from "./types.js";
 
 /** What one mesh transfer needs. */
 export interface MeshTransferJob {
@@ -44,7 +44,11 @@ export interface MeshTransferJob {
 /** Per target: undefined when it holds the whole image, else why it stopped. */
 export type MeshTransferResult = Map<MeshAddress, TargetFailure | "offline" | undefined>;
 
-type Report = { kind: "missing"; missing: MissingChunks } | { kind: "done"; error: ErrorCode } | { kind: "status"; status: UpdateStatus };
+type Report =
+  | { kind: "missing"; missing: MissingChunks }
+  | { kind: "done"; error: ErrorCode }
+  | { kind: "status"; status: UpdateStatus }
+  | { kind: "offline" };
 
 function frame(init: Parameters<typeof create<typeof DataFrameSchema>>[1]) {
   return { opcode: Opcode.DataFrame, params: encodeFrame(create(DataFrameSchema, init)) };
@@ -75,6 +79,7 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
   const active = new Set(job.targets);
   const lastMissing = new Map<MeshAddress, number>();
   const stalled = new Map<MeshAddress, number>();
+  const unanswered = new Map<MeshAddress, number>();
   const stallRounds = job.stallRounds ?? 4;
   const checkAbort = () => {
     if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
@@ -99,12 +104,10 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
       try {
         report = await askReport(link, address, info(round), sessionId, job.retry, signal);
       } catch (error) {
-        if (NoReplyError.isInstance(error)) {
-          active.delete(address);
-          result.set(address, "offline");
-          continue;
-        }
-        throw error;
+        if (!NoReplyError.isInstance(error)) throw error;
+        // No report: the node is gone, or it answers with refusals (which are ambiguous:
+        // a node also refuses stray chunks). Its own status tells which.
+        report = await probe(link, address, job.retry, signal);
       }
       if (report.kind === "done") {
         active.delete(address);
@@ -112,11 +115,29 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
         result.set(address, report.error === ErrorCode.NONE ? undefined : nodeFailure(report.error, "the transfer failed"));
         continue;
       }
-      if (report.kind === "status") {
+      if (report.kind === "offline") {
         active.delete(address);
-        result.set(address, nodeFailure(report.status.error || ErrorCode.CANCELLED, "the transfer was refused"));
+        result.set(address, "offline");
         continue;
       }
+      if (report.kind === "status") {
+        const outcome = statusOutcome(report.status);
+        if (outcome !== "alive") {
+          active.delete(address);
+          result.set(address, outcome);
+          continue;
+        }
+        // Alive and receiving but no report (it was off for a while, or refuses): ask again
+        // next round, up to stallRounds times in a row.
+        const silent = (unanswered.get(address) ?? 0) + 1;
+        unanswered.set(address, silent);
+        if (silent >= stallRounds) {
+          active.delete(address);
+          result.set(address, silentFailure(report.status, silent));
+        }
+        continue;
+      }
+      unanswered.delete(address);
       const total = report.missing.missingTotal;
       job.onProgress?.(address, chunkCount - total, chunkCount);
       if (total === 0) {
@@ -172,20 +193,61 @@ async function askReport(
         const body = (m as DataFrame).body;
         return (body.case === "missing" || body.case === "done") && body.value.sessionId === sessionId;
       }
-      if (m.$typeName === "meshota.v1.UpdateStatus") {
-        const s = m as UpdateStatus;
-        // A failed session answers the report request with TransferDone and its error; an
-        // UpdateStatus in PHASE_FAILED may be the refusal of a stray chunk instead.
-        return s.phase === Phase.CANCELLED || s.phase === Phase.NONE;
-      }
+      // Only data frames: an UpdateStatus may be the refusal of a stray or duplicated chunk
+      // rather than the answer to this request (see probe()).
       return false;
     },
     "missing-chunk report",
     retry,
     signal,
   );
-  if (reply.$typeName === "meshota.v1.UpdateStatus") return { kind: "status", status: reply as UpdateStatus };
   const body = (reply as DataFrame).body;
   if (body.case === "done") return { kind: "done", error: body.value.error };
   return { kind: "missing", missing: body.value as MissingChunks };
+}
+
+/** Asks a node that gave no report for its session status. */
+async function probe(link: ControlLink, address: MeshAddress, retry: RetryOptions, signal: AbortSignal | undefined): Promise<Report> {
+  try {
+    const status = await link.request(
+      address,
+      { opcode: Opcode.UpdateGet, params: new Uint8Array(0) },
+      (m: VendorMessage): m is UpdateStatus => m.$typeName === "meshota.v1.UpdateStatus",
+      "UpdateStatus",
+      retry,
+      signal,
+    );
+    return { kind: "status", status };
+  } catch (error) {
+    if (NoReplyError.isInstance(error)) return { kind: "offline" };
+    throw error;
+  }
+}
+
+/** What a node's status means for a transfer that got no report from it. */
+function statusOutcome(status: UpdateStatus): TargetFailure | "alive" | undefined {
+  switch (status.phase) {
+    case Phase.VERIFYING:
+    case Phase.VERIFIED:
+    case Phase.APPLYING:
+    case Phase.PENDING_CONFIRM:
+    case Phase.CONFIRMED:
+      return undefined; // It holds the image; the caller follows the rest.
+    case Phase.FAILED:
+    case Phase.CANCELLED:
+    case Phase.ROLLED_BACK:
+      return nodeFailure(status.error || ErrorCode.CANCELLED, "the transfer failed");
+    case Phase.NONE:
+      return hostFailure(ErrorCode.SESSION_MISMATCH, "the node holds no session: it lost or never accepted the UpdateStart");
+    default:
+      return "alive";
+  }
+}
+
+function silentFailure(status: UpdateStatus, rounds: number): TargetFailure {
+  const refused = status.error ? ` (its last refusal: ${errorCodeName(status.error)})` : "";
+  return hostFailure(
+    ErrorCode.TIMEOUT,
+    `the node is in ${phaseName(status.phase)} but did not answer missing-chunk requests in ${rounds} rounds${refused}`,
+  );
 }

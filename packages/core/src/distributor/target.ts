@@ -271,6 +271,11 @@ class TargetRun {
         hostFailure(ErrorCode.UNSUPPORTED_METHOD, `no common method: the distributor offers ${offered}, the node supports ${supported}`),
       );
     }
+    if (r.sessionId !== 0 && ACTIVE.has(info.phase) && r.method !== undefined && r.method !== provider.method) {
+      // The node still holds our session for another method (an interrupted relay): end it.
+      await this.#status(encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }), "UpdateStatus for UpdateCancel", (s) => s.phase !== info.phase);
+      r.sessionId = 0;
+    }
     r.method = provider.method;
     if (r.sessionId === 0 || !ACTIVE.has(info.phase)) r.sessionId = this.hooks.sessionId ?? newSessionId();
     const target = { address: r.address, info, sessionId: r.sessionId };
@@ -295,7 +300,13 @@ class TargetRun {
       allowOtherProject: this.o.allowOtherProject,
       method: params as UpdateStart["method"],
     });
-    const st = await this.#status(start, "UpdateStatus for UpdateStart");
+    // An answer to UpdateStart is a refusal (PHASE_FAILED with the reason, or BUSY) or the
+    // session's phase. Anything else is a late duplicate of an earlier status.
+    const st = await this.#status(
+      start,
+      "UpdateStatus for UpdateStart",
+      (s) => (s.phase === Phase.FAILED && s.error !== ErrorCode.NONE) || s.error === ErrorCode.BUSY || (s.error === ErrorCode.NONE && ACTIVE.has(s.phase)),
+    );
     if (st.error !== ErrorCode.NONE || st.phase === Phase.FAILED || st.phase === Phase.CANCELLED) {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateStart refused"));
     }
@@ -384,14 +395,23 @@ class TargetRun {
     const clock = this.ctx.clock;
     let best = -1;
     let since = clock.now();
+    // UpdateStatus carries no session id, so a late duplicate of an earlier answer cannot be
+    // told from a fresh one. A status that ends the session must be seen twice in a row.
+    let ending: Phase | undefined;
     for (;;) {
       const st = await this.#status(encodeVendorInit("UpdateGet", {}), "UpdateStatus");
-      if (st.phase === Phase.FAILED || st.phase === Phase.CANCELLED) {
-        throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, `the session failed in ${phaseName(st.phase)}`));
+      if (st.phase === Phase.FAILED || st.phase === Phase.CANCELLED || st.phase === Phase.NONE) {
+        if (ending === st.phase) {
+          if (st.phase === Phase.NONE) {
+            throw new TargetError(hostFailure(ErrorCode.INTERNAL, "the node reports no session: its session state was lost"));
+          }
+          throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, `the session failed in ${phaseName(st.phase)}`));
+        }
+        ending = st.phase;
+        await clock.sleep(Math.min(500, this.o.pollIntervalMs), this.signal);
+        continue;
       }
-      if (st.phase === Phase.NONE) {
-        throw new TargetError(hostFailure(ErrorCode.INTERNAL, "the node reports no session: its session state was lost"));
-      }
+      ending = undefined;
       if (st.phase === Phase.VERIFIED || st.phase === Phase.APPLYING || st.phase === Phase.PENDING_CONFIRM || st.phase === Phase.CONFIRMED) {
         this.#progress(this.ctx.image.size);
         return;
@@ -413,19 +433,22 @@ class TargetRun {
   async #apply(): Promise<void> {
     const r = this.record;
     this.set("applying");
+    const applied = new Set([Phase.APPLYING, Phase.PENDING_CONFIRM, Phase.CONFIRMED]);
     let st: UpdateStatus;
     try {
-      st = await this.#status(encodeVendorInit("UpdateApply", { sessionId: r.sessionId }), "UpdateStatus for UpdateApply", (s) =>
-        s.error !== ErrorCode.NONE || s.phase !== Phase.VERIFIED,
+      st = await this.#status(
+        encodeVendorInit("UpdateApply", { sessionId: r.sessionId }),
+        "UpdateStatus for UpdateApply",
+        (s) => s.error !== ErrorCode.NONE || applied.has(s.phase) || s.phase === Phase.FAILED || s.phase === Phase.ROLLED_BACK,
       );
     } catch (error) {
       // The node restarts right after it answers; a lost answer is judged after the restart.
       if (NoReplyError.isInstance(error)) return;
       throw error;
     }
-    if (st.error !== ErrorCode.NONE || st.phase === Phase.FAILED) {
-      throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateApply refused"));
-    }
+    // A repeated apply that finds the node already past it is not a refusal.
+    if (applied.has(st.phase)) return;
+    throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateApply refused"));
   }
 
   async #afterApply(): Promise<void> {
@@ -436,10 +459,18 @@ class TargetRun {
     const deadline = clock.now() + this.o.rebootTimeoutMs;
     await clock.sleep(this.o.rebootDelayMs, this.signal);
     let info: InfoStatus | undefined;
+    let reapplied = 0;
     for (;;) {
       try {
         info = await this.ctx.link.request(r.address, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", this.o.retry, this.signal);
-        if (info.phase !== Phase.APPLYING) break;
+        if (info.phase === Phase.VERIFIED && reapplied < 2) {
+          // The apply was lost (or this is a late answer from before it): apply again.
+          reapplied++;
+          await this.#apply();
+          this.set("rebooting");
+        } else if (info.phase !== Phase.APPLYING) {
+          break;
+        }
       } catch (error) {
         if (!NoReplyError.isInstance(error)) throw error;
       }
@@ -471,8 +502,10 @@ class TargetRun {
       }
     }
     this.set("confirming");
-    const st = await this.#status(encodeVendorInit("UpdateConfirm", { sessionId: r.sessionId }), "UpdateStatus for UpdateConfirm", (s) =>
-      s.error !== ErrorCode.NONE || s.phase !== Phase.PENDING_CONFIRM,
+    const st = await this.#status(
+      encodeVendorInit("UpdateConfirm", { sessionId: r.sessionId }),
+      "UpdateStatus for UpdateConfirm",
+      (s) => s.error !== ErrorCode.NONE || s.phase === Phase.CONFIRMED || s.phase === Phase.ROLLED_BACK,
     );
     if (st.phase !== Phase.CONFIRMED) {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateConfirm refused"));
