@@ -1,0 +1,80 @@
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildImage, ChipId } from "@meshota/core";
+import { emulatorAvailable } from "@meshota/emulator";
+import { describe, expect, it } from "vitest";
+import type { CliIo } from "../io.js";
+import { runCli } from "../program.js";
+import { runDemo } from "./run.js";
+
+const haveEmulator = emulatorAvailable();
+if (!haveEmulator) console.warn("skipping demo tests: no meshota_emulator (build firmware/host first or set MESHOTA_EMULATOR)");
+
+describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
+  it("should have every node refuse a tampered image, then update every node through TCP and ESP-NOW relays", async () => {
+    const image = await buildImage({ version: "2.0.0", projectName: "meshota-demo", size: 48 * 1024 });
+    const r = await runDemo({ nodes: 6, seed: 3, image, mix: { tcp: 1, espnow: 1 } });
+    expect(r.factoryVersion).toBe("factory");
+    expect(r.tamperRefused).toBe(true);
+    expect(r.allUpdated).toBe(true);
+    expect(r.nodes).toHaveLength(6);
+    for (const n of r.nodes) {
+      expect(n.tamperRefusal).toBe("ERROR_CODE_BAD_SIGNATURE");
+      expect(n.versionAfterTamper).toBe("factory");
+      expect(n.finalVersion).toBe("2.0.0");
+      expect(n.report.outcome).toBe("done");
+      expect(n.report.fromVersion).toBe("factory");
+    }
+    const relayed = r.nodes.filter((n) => n.report.relayedBy !== undefined);
+    expect(relayed.length).toBeGreaterThan(0);
+    for (const n of relayed) {
+      expect(n.role).toBe("espnow");
+      expect(r.scenario.roles.get(n.report.relayedBy!)).toBe("tcp");
+    }
+    expect(r.nodes.filter((n) => n.role === "tcp").every((n) => n.report.relayedBy === undefined)).toBe(true);
+  }, 120_000);
+
+  it("should install any valid app image: chip, project and secure version come from it", async () => {
+    const image = await buildImage({ chip: ChipId.ESP32S3, version: "3.1.4", projectName: "sensor-fw", secureVersion: 2, minChipRev: 1, size: 40 * 1024 });
+    const r = await runDemo({ nodes: 3, seed: 5, image, tamper: false, mix: { tcp: 1 } });
+    expect(r.tamper).toBeUndefined();
+    expect(r.allUpdated).toBe(true);
+    expect(r.image).toMatchObject({ projectName: "sensor-fw", version: "3.1.4", chip: "ESP32-S3", size: image.length });
+    expect(r.nodes.map((n) => n.finalVersion)).toEqual(["3.1.4", "3.1.4", "3.1.4"]);
+  }, 120_000);
+
+  it("should print the JSON result, write the timeline and exit 0 from the command line", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meshota-demo-"));
+    await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.0.0", size: 32 * 1024 }));
+    const io: CliIo & { stdout: string; stderr: string } = {
+      stdout: "",
+      stderr: "",
+      interactive: false,
+      cwd: dir,
+      out(t) {
+        io.stdout += t;
+      },
+      err(t) {
+        io.stderr += t;
+      },
+    };
+    const code = await runCli(["demo", "--json", "-n", "4", "--seed", "9", "--image", "app.bin", "--svg", "t.svg"], io);
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    const j = JSON.parse(io.stdout);
+    expect(j.ok).toBe(true);
+    expect(j.image.version).toBe("5.0.0");
+    expect(j.nodes).toHaveLength(4);
+    expect(j.nodes.every((n: { finalVersion: string; tamperRefusal: string }) => n.finalVersion === "5.0.0" && n.tamperRefusal === "ERROR_CODE_BAD_SIGNATURE")).toBe(true);
+    expect(j.timeline).toBe(join(dir, "t.svg"));
+    const svg = await readFile(join(dir, "t.svg"), "utf8");
+    expect(svg.startsWith("<svg ")).toBe(true);
+    for (const n of j.nodes) expect(svg).toContain(`>0x${n.address.toString(16).padStart(4, "0")} ${n.role}`);
+  }, 120_000);
+
+  it("should refuse an image that is not an app image before starting anything", async () => {
+    const r = runDemo({ nodes: 2, image: new Uint8Array([0xe9, 1, 2]) });
+    await expect(r).rejects.toThrow("the image cannot be used: image truncated at offset 3: the 24-byte image header needs 24 bytes");
+  });
+});
