@@ -14,7 +14,7 @@ const mem = () => {
 
 let port;
 if (mode === "meshota") {
-  const readAheadChunks = Number(process.env.MESHOTA_BENCH_READAHEAD ?? 8);
+  const readAheadChunks = Number(process.env.MESHOTA_BENCH_READAHEAD ?? 32);
   const server = new FirmwareServer({ idleTimeoutMs: 60_000, maxConnections: 4096, readAheadChunks });
   await server.addSession({ sessionId: Number(sessionId), token: Buffer.from(tokenHex, "hex"), imagePath });
   port = (await server.listen(0)).port;

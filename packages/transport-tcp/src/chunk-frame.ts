@@ -28,7 +28,18 @@ function putVarint(out: Uint8Array, at: number, v: number): number {
  * `data` at most 1440 bytes; sessionId and index are uint32.
  */
 export function writeChunkFrame(out: Uint8Array, at: number, sessionId: number, index: number, data: Uint8Array): number {
-  if (data.length > 1440) throw new RangeError(`chunk of ${data.length} bytes is over 1440`);
+  const dataAt = writeChunkFrameHeader(out, at, sessionId, index, data.length);
+  out.set(data, dataAt);
+  return finishChunkFrame(out, at);
+}
+
+/**
+ * Writes everything of a chunk frame that comes before its data (so that the data can be read
+ * from disk straight into place) and returns the offset where the `dataLength` bytes go.
+ * Complete the frame with finishChunkFrame() once they are there.
+ */
+export function writeChunkFrameHeader(out: Uint8Array, at: number, sessionId: number, index: number, dataLength: number): number {
+  if (!Number.isInteger(dataLength) || dataLength < 0 || dataLength > 1440) throw new RangeError(`chunk of ${dataLength} bytes is over 1440`);
   if (!(sessionId >= 0 && sessionId <= 0xffffffff && index >= 0 && index <= 0xffffffff)) {
     throw new RangeError(`session ${sessionId} or index ${index} is not a uint32`);
   }
@@ -36,12 +47,11 @@ export function writeChunkFrame(out: Uint8Array, at: number, sessionId: number, 
   const inner =
     (sessionId !== 0 ? 1 + varintSize(sessionId) : 0) +
     (index !== 0 ? 1 + varintSize(index) : 0) +
-    (data.length !== 0 ? 1 + varintSize(data.length) + data.length : 0);
+    (dataLength !== 0 ? 1 + varintSize(dataLength) + dataLength : 0);
   const payload = 1 + varintSize(inner) + inner;
-  const start = at + 2;
   out[at] = payload & 0xff;
   out[at + 1] = payload >> 8;
-  let p = start;
+  let p = at + 2;
   out[p++] = 0x1a; // DataFrame.chunk, field 3, length-delimited
   p = putVarint(out, p, inner);
   if (sessionId !== 0) {
@@ -52,13 +62,19 @@ export function writeChunkFrame(out: Uint8Array, at: number, sessionId: number, 
     out[p++] = 0x10;
     p = putVarint(out, p, index);
   }
-  if (data.length !== 0) {
+  if (dataLength !== 0) {
     out[p++] = 0x1a;
-    p = putVarint(out, p, data.length);
-    out.set(data, p);
-    p += data.length;
+    p = putVarint(out, p, dataLength);
   }
-  const crc = crc32(out.subarray(start, p)) >>> 0;
+  return p;
+}
+
+/** Appends the CRC-32 to the frame started at `at` (its length prefix says where); returns its end. */
+export function finishChunkFrame(out: Uint8Array, at: number): number {
+  const payload = out[at]! | (out[at + 1]! << 8);
+  const start = at + 2;
+  const crc = crc32(out.subarray(start, start + payload)) >>> 0;
+  let p = start + payload;
   out[p++] = crc & 0xff;
   out[p++] = (crc >>> 8) & 0xff;
   out[p++] = (crc >>> 16) & 0xff;
