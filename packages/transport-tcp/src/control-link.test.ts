@@ -72,6 +72,12 @@ describe("gateway link messages (meshota_gwlink.h, version 1)", () => {
     expect(() => decodeGatewayMessage(Buffer.from(bytes, "hex"))).toThrow(message);
   });
 
+  it("should match the framed example of docs/protocol.md", () => {
+    const send = encodeGatewayMessage({ type: "send", tag: 1, dst: 0x0042, ttl: 0xff, frame: encodeVendorInit("UpdateGet", {}) });
+    expect(hex(encodeStreamFrame(send))).toBe("070002010042" + "00ff04" + "2fb4fb64");
+    expect(hex(encodeGatewayMessage({ type: "hello", version: 1, companyId: 0x02e5, address: 5, mtu: 377 }))).toBe("0101e50205007901");
+  });
+
   it("should refuse to encode fields out of range", () => {
     const frame = { opcode: 1, params: new Uint8Array(0) };
     expect(() => encodeGatewayMessage({ type: "send", tag: 1, dst: 2, ttl: 0x80, frame })).toThrow("ttl 128 is outside 0..127");
