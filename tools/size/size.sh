@@ -34,7 +34,6 @@ void *memmove(void *, const void *, size_t);
 void *memset(void *, int, size_t);
 int memcmp(const void *, const void *, size_t);
 size_t strlen(const char *);
-size_t strnlen(const char *, size_t);
 int strcmp(const char *, const char *);
 H
 
@@ -83,7 +82,22 @@ measure() { # title, extra compiler flags
         exit 1
     fi
     echo "heap functions referenced by meshota_core: none"
+
+    # Linked as on the device: unreferenced functions dropped (--gc-sections), libc left out.
+    keep=""
+    for sym in meshota_node_init meshota_node_on_control meshota_node_on_data meshota_node_poll \
+        meshota_node_net_connected meshota_node_net_recv meshota_node_net_closed; do
+        keep="$keep -Wl,-u,$sym"
+    done
+    # shellcheck disable=SC2086
+    $cc -march=rv32imc -mabi=ilp32 -nostdlib -Wl,--gc-sections -Wl,-e,meshota_node_init \
+        -Wl,--unresolved-symbols=ignore-all $keep "$work"/o/*/*.o -o "$work/linked.elf"
+    # Small constants (.srodata) land in the linker's .sdata output section.
+    $size -A "$work/linked.elf" | awk '/^\.text/ { t += $2 } /^\.(s?rodata|sdata)/ { r += $2 }
+        /^\.s?bss/ { b += $2 } END { printf "%-22s %7d %7d %7s %7d\n", "linked (gc-sections)", t, r, "-", b }'
 }
 
 measure "default configuration" "-DMESHOTA_LOG_LEVEL=4"
 measure "lean configuration" "-DMESHOTA_LOG_LEVEL=2 -DPB_WITHOUT_64BIT -DPB_NO_ERRMSG"
+measure "lean mesh + ESP-NOW receiver" "-DMESHOTA_LOG_LEVEL=2 -DPB_WITHOUT_64BIT -DPB_NO_ERRMSG \
+-DMESHOTA_WITH_TCP=0 -DMESHOTA_WITH_WIFI=0 -DMESHOTA_WITH_RELAY=0"

@@ -221,7 +221,7 @@ static void set_phase(meshota_node_t *n, meshota_v1_Phase phase)
 static void stop_transport(meshota_node_t *n, ecode_t why)
 {
     const meshota_port_t *p = n->port;
-    if (n->net_state != 0) {
+    if (MESHOTA_WITH_TCP && n->net_state != 0) {
         if (n->net_state == 2) {
             memset(&n->msg.frame, 0, sizeof(n->msg.frame));
             n->msg.frame.which_body = meshota_v1_DataFrame_done_tag;
@@ -498,13 +498,14 @@ static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, u
     case meshota_v1_UpdateStart_wifi_tag:
         method = METHOD(WIFI);
         size = MESHOTA_STREAM_UNIT;
-        if (p->stream_open == NULL || p->stream_read == NULL) {
+        if (!MESHOTA_WITH_WIFI || p->stream_open == NULL || p->stream_read == NULL) {
             return ERR(UNSUPPORTED_METHOD);
         }
         break;
     case meshota_v1_UpdateStart_tcp_tag:
         method = METHOD(TCP);
-        if (p->net_open == NULL || p->net_send == NULL || p->net_close == NULL) {
+        if (!MESHOTA_WITH_TCP || p->net_open == NULL || p->net_send == NULL ||
+            p->net_close == NULL) {
             return ERR(UNSUPPORTED_METHOD);
         }
         if (u->method.tcp.port == 0 || u->method.tcp.port > 0xFFFFu ||
@@ -1024,6 +1025,7 @@ static void net_drop(meshota_node_t *n, ecode_t why)
     }
 }
 
+#if MESHOTA_WITH_TCP
 void meshota_node_net_connected(meshota_node_t *n)
 {
     if (n == NULL || n->net_state != 1) {
@@ -1120,6 +1122,28 @@ void meshota_node_net_closed(meshota_node_t *n, meshota_err_t reason)
     }
 }
 
+#else /* MESHOTA_WITH_TCP */
+
+void meshota_node_net_connected(meshota_node_t *n)
+{
+    (void)n;
+}
+
+void meshota_node_net_recv(meshota_node_t *n, const uint8_t *data, size_t len)
+{
+    (void)n;
+    (void)data;
+    (void)len;
+}
+
+void meshota_node_net_closed(meshota_node_t *n, meshota_err_t reason)
+{
+    (void)n;
+    (void)reason;
+}
+
+#endif /* MESHOTA_WITH_TCP */
+
 /* ------------------------------------------------------------------------------------------ */
 /* Stream source (Wi-Fi/HTTP)                                                                 */
 
@@ -1203,7 +1227,7 @@ static void start_transport(meshota_node_t *n, uint64_t now)
         n->transport_up = 1;
         break;
     case METHOD(TCP):
-        if (n->net_state != 0 || now < n->net_retry_at_ms) {
+        if (!MESHOTA_WITH_TCP || n->net_state != 0 || now < n->net_retry_at_ms) {
             return;
         }
         n->net_state = 1;
@@ -1215,7 +1239,7 @@ static void start_transport(meshota_node_t *n, uint64_t now)
         }
         return;
     case METHOD(WIFI): {
-        if (now < n->net_retry_at_ms) {
+        if (!MESHOTA_WITH_WIFI || now < n->net_retry_at_ms) {
             return;
         }
         n->stream_pos = first_missing(n) * s->chunk_size;
@@ -1249,7 +1273,7 @@ void meshota_node_poll(meshota_node_t *n)
         if (!n->transport_up) {
             start_transport(n, now);
         }
-        if (n->transport_up && n->s.method == METHOD(WIFI)) {
+        if (MESHOTA_WITH_WIFI && n->transport_up && n->s.method == METHOD(WIFI)) {
             stream_pump(n);
         }
     }
@@ -1394,6 +1418,16 @@ static void put_le32(uint8_t *p, uint32_t v)
     }
 }
 
+/* strlen bounded by @p max (strnlen is POSIX, not ISO C). */
+static size_t bounded_len(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+
 void meshota_manifest_signing_bytes(const meshota_v1_Manifest *m, uint8_t out[124])
 {
     memset(out, 0, 124);
@@ -1404,8 +1438,8 @@ void meshota_manifest_signing_bytes(const meshota_v1_Manifest *m, uint8_t out[12
     put_le32(out + 20, m->min_chip_rev);
     put_le32(out + 24, m->max_chip_rev);
     memcpy(out + 28, m->image_sha256.bytes, m->image_sha256.size <= 32 ? m->image_sha256.size : 32);
-    size_t v = strnlen(m->version, 31);
-    size_t p = strnlen(m->project_name, 31);
+    size_t v = bounded_len(m->version, 31);
+    size_t p = bounded_len(m->project_name, 31);
     memcpy(out + 60, m->version, v);
     memcpy(out + 92, m->project_name, p);
 }

@@ -16,9 +16,6 @@
 
 enum { TARGET_PENDING = 0, TARGET_DONE = 1, TARGET_FAILED = 2 };
 
-static const meshota_peer_t s_broadcast = {
-    .mesh_addr = 0xFFFF, .has_mac = true, .mac = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}};
-
 void mo_send_relay_status(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode error)
 {
     const meshota_relay_t *r = &n->relay;
@@ -31,6 +28,11 @@ void mo_send_relay_status(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode e
     }
     (void)mo_send_control(n, to, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields, &st);
 }
+
+#if MESHOTA_WITH_RELAY
+
+static const meshota_peer_t s_broadcast = {
+    .mesh_addr = 0xFFFF, .has_mac = true, .mac = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}};
 
 static meshota_v1_ErrorCode check_relay_start(meshota_node_t *n, const meshota_v1_RelayStart *rs)
 {
@@ -314,3 +316,32 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
         ask_for_reports(n, now);
     }
 }
+
+#else /* MESHOTA_WITH_RELAY */
+
+void mo_relay_start(meshota_node_t *n, uint16_t from)
+{
+    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
+    st.phase = RELAY(FAILED);
+    st.error = ERR(UNSUPPORTED_METHOD);
+    (void)mo_send_control(n, from, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields, &st);
+}
+
+void mo_relay_get(meshota_node_t *n, uint16_t from)
+{
+    mo_send_relay_status(n, from, ERR(NONE));
+}
+
+void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
+{
+    (void)n;
+    (void)from;
+}
+
+void mo_relay_poll(meshota_node_t *n, uint64_t now)
+{
+    (void)n;
+    (void)now;
+}
+
+#endif /* MESHOTA_WITH_RELAY */

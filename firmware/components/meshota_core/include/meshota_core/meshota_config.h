@@ -81,6 +81,22 @@
 #define MESHOTA_RELAY_MAX_ROUNDS 50
 #endif
 
+/** Build the TCP client method (METHOD_TCP). 0 leaves it out; UpdateStart for it is then
+ *  refused with ERROR_CODE_UNSUPPORTED_METHOD. */
+#ifndef MESHOTA_WITH_TCP
+#define MESHOTA_WITH_TCP 1
+#endif
+
+/** Build the Wi-Fi/HTTP stream method (METHOD_WIFI). */
+#ifndef MESHOTA_WITH_WIFI
+#define MESHOTA_WITH_WIFI 1
+#endif
+
+/** Build the relay (distributor) role; without it RelayStart gets UNSUPPORTED_METHOD. */
+#ifndef MESHOTA_WITH_RELAY
+#define MESHOTA_WITH_RELAY 1
+#endif
+
 /** Highest meshota_log_level_t compiled in: 1 errors ... 4 debug. Lower it to save code. */
 #ifndef MESHOTA_LOG_LEVEL
 #define MESHOTA_LOG_LEVEL 4
