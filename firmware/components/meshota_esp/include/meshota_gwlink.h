@@ -18,7 +18,8 @@
  * SEND_RESULT carrying the same tag. Results of accepted SENDs come in the order of the SENDs;
  * a refused SEND is answered at once and may overtake them, so match results by tag. RECV is
  * sent for every meshota vendor message the client model receives. A frame with a bad length
- * or CRC closes the connection.
+ * or CRC closes the connection; a well-framed message of an unknown type is ignored. The same
+ * rules, with a framed example, are in docs/protocol.md ("TCP control link").
  *
  * This file is portable C (no ESP-IDF headers): it is compiled and tested on the host.
  */

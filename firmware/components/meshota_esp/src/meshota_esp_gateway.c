@@ -33,6 +33,7 @@ static struct {
     uint8_t stale_results;      /* Results still due for a previous host: dropped. */
     volatile bool connected;
     volatile uint32_t dropped;
+    uint32_t unknown; /* Well-framed host messages of an unknown type (ignored). */
     int client;
     meshota_stream_rx_t rx;
 } s_gw = {.lock = portMUX_INITIALIZER_UNLOCKED, .client = -1};
@@ -103,11 +104,17 @@ static void answer(int fd, uint16_t tag, meshota_gwlink_status_t status)
 static int on_link_frame(void *arg, const uint8_t *payload, size_t len)
 {
     int fd = *(int *)arg;
+    if (len == 0 || payload[0] != MESHOTA_GWLINK_SEND) {
+        /* docs/protocol.md: a well-framed message of an unknown type is ignored and counted. */
+        s_gw.unknown++;
+        ESP_LOGW(TAG, "link message of unknown type 0x%02x ignored (%lu so far)",
+                 len > 0 ? payload[0] : 0, (unsigned long)s_gw.unknown);
+        return 0;
+    }
     meshota_gwlink_send_t snd;
     meshota_gwlink_status_t st = meshota_gwlink_parse_send(payload, len, &snd);
     if (st != MESHOTA_GWLINK_OK) {
-        ESP_LOGW(TAG, "SEND refused (type 0x%02x, %u bytes)", len > 0 ? payload[0] : 0,
-                 (unsigned)len);
+        ESP_LOGW(TAG, "SEND refused (%u bytes)", (unsigned)len);
         answer(fd, snd.tag, st);
         return 0;
     }

@@ -151,6 +151,33 @@ static int collect(void *arg, const uint8_t *frame, size_t len)
     return 0;
 }
 
+/* The example of docs/protocol.md, "TCP control link". */
+static void protocol_doc_example_hello_and_send(void **state)
+{
+    (void)state;
+    uint8_t out[32];
+    static const uint8_t hello[] = {0x08, 0x00, 0x01, 0x01, 0xE5, 0x02, 0x05, 0x00,
+                                    0x79, 0x01, 0x09, 0x0F, 0x92, 0x8D};
+    assert_int_equal(meshota_gwlink_hello(out, sizeof(out), 0x02E5, 0x0005), sizeof(hello));
+    assert_memory_equal(out, hello, sizeof(hello));
+
+    static const uint8_t framed_send[] = {0x07, 0x00, 0x02, 0x01, 0x00, 0x42, 0x00,
+                                          0xFF, 0x04, 0x2F, 0xB4, 0xFB, 0x64};
+    static meshota_stream_rx_t rx;
+    meshota_stream_reset(&rx);
+    collected_t c = {0};
+    assert_int_equal(meshota_stream_feed(&rx, framed_send, sizeof(framed_send), collect, &c),
+                     MESHOTA_OK);
+    assert_int_equal(c.frames, 1);
+    meshota_gwlink_send_t snd;
+    assert_int_equal(meshota_gwlink_parse_send(c.payload, c.len, &snd), MESHOTA_GWLINK_OK);
+    assert_int_equal(snd.tag, 1);
+    assert_int_equal(snd.dst, 0x0042);
+    assert_int_equal(snd.ttl, 0xFF);
+    assert_int_equal(snd.opcode, MESHOTA_OP_UPDATE_GET);
+    assert_int_equal(snd.len, 0);
+}
+
 static void recv_frame_survives_byte_by_byte_reassembly(void **state)
 {
     (void)state;
@@ -441,6 +468,7 @@ int main(void)
         cmocka_unit_test(send_refusals_keep_the_tag_for_the_answer),
         cmocka_unit_test(hello_frame_matches_the_documented_bytes),
         cmocka_unit_test(send_result_frame_matches_the_documented_bytes),
+        cmocka_unit_test(protocol_doc_example_hello_and_send),
         cmocka_unit_test(recv_frame_survives_byte_by_byte_reassembly),
         cmocka_unit_test(recv_refuses_oversize_parameters),
         cmocka_unit_test(fifo_returns_tags_in_order_and_refuses_a_ninth),
