@@ -12,4 +12,5 @@ export {
   type StationOptions,
 } from "./sim/medium.js";
 export { buildScenario, linkLimitedMs, simMac, testImage, type Scenario, type ScenarioOptions } from "./sim/scenario.js";
+export { EmulatorDriver, emulatorMac, type EmulatorDriverStats, type EmulatorLike } from "./sim/emulator-driver.js";
 export { DEFAULT_RECEIVER_OPTIONS, EspNowReceiver, type ReceiverOptions, type ReceiverSession, type ReceiverState } from "./receiver.js";

@@ -61,6 +61,13 @@ export class Scheduler implements Timers {
     return count;
   }
 
+  /** Runs every event due at or before `t`, then sets the clock to `t`. */
+  runUntil(t: number): number {
+    const count = this.run({ limitMs: t });
+    if (t > this.#now) this.#now = t;
+    return count;
+  }
+
   #less(a: SimEvent, b: SimEvent): boolean {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
