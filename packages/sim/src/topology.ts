@@ -29,6 +29,9 @@ export function buildTopology(kind: TopologyKind, nodes: number, random: SimRand
     case "grid": {
       const cols = Math.ceil(Math.sqrt(count));
       for (let i = 0; i < count; i++) positions.push({ x: (i % cols) * spacing, y: Math.floor(i / cols) * spacing });
+      // The gateway stands in the middle, so that the fewest hops reach the farthest node.
+      const mid = Math.floor(Math.floor((count - 1) / cols) / 2) * cols + Math.floor(Math.min(cols, count) / 2);
+      [positions[0], positions[mid]] = [positions[mid]!, positions[0]!];
       range = spacing * 1.5;
       break;
     }
