@@ -53,8 +53,9 @@ describe("malformed input gets the same verdict on both sides", () => {
       const answers = await throughC(inputs.map((bytes) => ({ name: entry.name, bytes })));
       answers.forEach((answer, i) => {
         let tsVerdict: string = "ok";
+        let tsBytes = "";
         try {
-          decodeStrict(entry.schema, inputs[i]!);
+          tsBytes = Buffer.from(encodeStrict(entry.schema, decodeStrict(entry.schema, inputs[i]!) as never)).toString("hex");
         } catch (e) {
           tsVerdict = (e as Error).message;
         }
@@ -64,6 +65,8 @@ describe("malformed input gets the same verdict on both sides", () => {
           ts: answer.ok,
           c: answer.ok,
         });
+        // Accepted bytes must mean the same message on both sides.
+        if (answer.ok) expect({ hex, bytes: tsBytes }).toEqual({ hex, bytes: Buffer.from(answer.bytes).toString("hex") });
       });
     },
     30_000,
