@@ -124,7 +124,7 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     expect(lastStatus(emu)).toMatchObject({ phase: Phase.CONFIRMED, error: ErrorCode.NONE });
     const after = await emu.restart(NODE);
     expect(after).toMatchObject({ power: "on", phase: Phase.CONFIRMED, version: "1.1.0", runningSlot: 1 });
-  });
+  }, 20_000);
 
   it("should resume after a power cut and ask only for the missing chunks", async () => {
     emu = await Emulator.start();
@@ -163,7 +163,7 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     await emu.advance(100);
     expect(await emu.status(NODE)).toMatchObject({ phase: Phase.VERIFIED, bytes: image.length });
     expect(await emu.sha256(NODE, "passive", image.length)).toBe(createHash("sha256").update(image).digest("hex"));
-  });
+  }, 20_000);
 
   it("should run 500 nodes in one process", async () => {
     emu = await Emulator.start();
@@ -173,5 +173,5 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     expect((await emu.list()).length).toBe(500);
     await emu.advance(1000);
     expect(await emu.status(0x1000 + 500)).toMatchObject({ power: "on", phase: Phase.NONE, version: "1.0.0" });
-  });
+  }, 60_000);
 });
