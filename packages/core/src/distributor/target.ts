@@ -395,23 +395,27 @@ class TargetRun {
     const clock = this.ctx.clock;
     let best = -1;
     let since = clock.now();
-    // UpdateStatus carries no session id, so a late duplicate of an earlier answer cannot be
-    // told from a fresh one. A status that ends the session must be seen twice in a row.
+    // UpdateStatus carries no session id, so a late answer to an earlier request cannot be
+    // told from a fresh one. A status that ends the session must hold for three polls in a
+    // row before the target fails.
     let ending: Phase | undefined;
+    let endingSeen = 0;
     for (;;) {
       const st = await this.#status(encodeVendorInit("UpdateGet", {}), "UpdateStatus");
       if (st.phase === Phase.FAILED || st.phase === Phase.CANCELLED || st.phase === Phase.NONE) {
-        if (ending === st.phase) {
+        endingSeen = ending === st.phase ? endingSeen + 1 : 1;
+        if (endingSeen >= 3) {
           if (st.phase === Phase.NONE) {
             throw new TargetError(hostFailure(ErrorCode.INTERNAL, "the node reports no session: its session state was lost"));
           }
           throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, `the session failed in ${phaseName(st.phase)}`));
         }
         ending = st.phase;
-        await clock.sleep(Math.min(500, this.o.pollIntervalMs), this.signal);
+        await clock.sleep(this.o.pollIntervalMs, this.signal);
         continue;
       }
       ending = undefined;
+      endingSeen = 0;
       if (st.phase === Phase.VERIFIED || st.phase === Phase.APPLYING || st.phase === Phase.PENDING_CONFIRM || st.phase === Phase.CONFIRMED) {
         this.#progress(this.ctx.image.size);
         return;
@@ -439,7 +443,8 @@ class TargetRun {
       st = await this.#status(
         encodeVendorInit("UpdateApply", { sessionId: r.sessionId }),
         "UpdateStatus for UpdateApply",
-        (s) => s.error !== ErrorCode.NONE || applied.has(s.phase) || s.phase === Phase.FAILED || s.phase === Phase.ROLLED_BACK,
+        // A status of a cancelled session is a late answer to an earlier UpdateCancel.
+        (s) => s.phase !== Phase.CANCELLED && (s.error !== ErrorCode.NONE || applied.has(s.phase) || s.phase === Phase.FAILED || s.phase === Phase.ROLLED_BACK),
       );
     } catch (error) {
       // The node restarts right after it answers; a lost answer is judged after the restart.
@@ -459,6 +464,7 @@ class TargetRun {
     const deadline = clock.now() + this.o.rebootTimeoutMs;
     await clock.sleep(this.o.rebootDelayMs, this.signal);
     let info: InfoStatus | undefined;
+    let previous: InfoStatus | undefined;
     let reapplied = 0;
     for (;;) {
       try {
@@ -466,11 +472,18 @@ class TargetRun {
         if (info.phase === Phase.VERIFIED && reapplied < 2) {
           // The apply was lost (or this is a late answer from before it): apply again.
           reapplied++;
+          previous = undefined;
           await this.#apply();
           this.set("rebooting");
         } else if (info.phase !== Phase.APPLYING) {
-          break;
+          // InfoStatus carries no session id: judge the restart on two answers that agree,
+          // so that a late duplicate from before the restart is not taken for the result.
+          if (previous && previous.phase === info.phase && previous.version === info.version) break;
+          previous = info;
+          await clock.sleep(Math.min(500, this.o.pollIntervalMs), this.signal);
+          continue;
         }
+        previous = undefined;
       } catch (error) {
         if (!NoReplyError.isInstance(error)) throw error;
       }
@@ -505,7 +518,7 @@ class TargetRun {
     const st = await this.#status(
       encodeVendorInit("UpdateConfirm", { sessionId: r.sessionId }),
       "UpdateStatus for UpdateConfirm",
-      (s) => s.error !== ErrorCode.NONE || s.phase === Phase.CONFIRMED || s.phase === Phase.ROLLED_BACK,
+      (s) => s.phase !== Phase.CANCELLED && (s.error !== ErrorCode.NONE || s.phase === Phase.CONFIRMED || s.phase === Phase.ROLLED_BACK),
     );
     if (st.phase !== Phase.CONFIRMED) {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateConfirm refused"));
