@@ -6,6 +6,8 @@ import {
   encodeVendorInit,
   fitsUnsegmented,
   fromAccessPayload,
+  ManifestSchema,
+  MeshotaProtoError,
   MessageTooLargeError,
   Opcode,
   Phase,
@@ -99,5 +101,20 @@ describe("vendor messages", () => {
     const frame = encodeVendor(start);
     expect(frame.params.length).toBe(359);
     expect(decodeVendor(frame)).toEqual(start);
+  });
+});
+
+describe("misuse by callers", () => {
+  it("should name a value that is not a vendor message instead of printing opcode 0x-1", () => {
+    expect(() => encodeVendor({} as never)).toThrow(new MeshotaProtoError("a value without $typeName is not a meshota vendor message"));
+    expect(() => encodeVendor(null as never)).toThrow("a value without $typeName is not a meshota vendor message");
+    expect(() => encodeVendor(create(ManifestSchema, {}) as never)).toThrow("meshota.v1.Manifest is not a meshota vendor message");
+  });
+
+  it("should refuse parameters that are not bytes", () => {
+    expect(() => decodeVendor({ opcode: 5, params: "0801" as never })).toThrow(
+      "malformed meshota.v1.UpdateStatus: parameters are not a Uint8Array",
+    );
+    expect(decodeVendor({ opcode: 5, params: Buffer.from("0801", "hex") })).toMatchObject({ phase: 1 });
   });
 });

@@ -8,7 +8,7 @@ import {
   VENDOR_MESSAGES,
   VENDOR_OPCODE_SIZE,
 } from "./gen/meshota_table.js";
-import { MalformedMessageError, MessageTooLargeError, UnknownOpcodeError } from "./errors.js";
+import { MalformedMessageError, MeshotaProtoError, MessageTooLargeError, UnknownOpcodeError } from "./errors.js";
 import { decodeStrict, encodeStrict } from "./strict.js";
 
 type Entry = (typeof VENDOR_MESSAGES)[number];
@@ -44,8 +44,11 @@ export function vendorEntry(opcode: number): Entry {
  * one segmented access payload (377 bytes).
  */
 export function encodeVendor(message: VendorMessage): VendorFrame {
-  const entry = byTypeName.get(message.$typeName);
-  if (!entry) throw new UnknownOpcodeError(-1, ` for ${message.$typeName}`);
+  const typeName = typeof message === "object" && message !== null ? (message as { $typeName?: unknown }).$typeName : undefined;
+  const entry = typeof typeName === "string" ? byTypeName.get(typeName) : undefined;
+  if (!entry) {
+    throw new MeshotaProtoError(`${typeName === undefined ? "a value without $typeName" : String(typeName)} is not a meshota vendor message`);
+  }
   const params = encodeStrict(entry.schema, message as never);
   if (params.length > SEGMENTED_PARAMS_MAX) {
     throw new MessageTooLargeError(entry.name, params.length, SEGMENTED_PARAMS_MAX, "one segmented access payload");
@@ -65,6 +68,9 @@ export function encodeVendorInit<N extends VendorMessageName>(
 /** Decodes the parameters of a vendor message with the verdicts of the firmware's decoder. */
 export function decodeVendor(frame: VendorFrame): VendorMessage {
   const entry = vendorEntry(frame.opcode);
+  if (!(frame.params instanceof Uint8Array)) {
+    throw new MalformedMessageError(entry.schema.typeName, "parameters are not a Uint8Array");
+  }
   if (frame.params.length > SEGMENTED_PARAMS_MAX) {
     throw new MessageTooLargeError(entry.name, frame.params.length, SEGMENTED_PARAMS_MAX, "one segmented access payload");
   }
