@@ -1,6 +1,6 @@
 // Campaigns against the real C node core, run by the node emulator (firmware/host/emulator).
 import { defaultEmulatorPath, Emulator, emulatorAvailable, type NodeOptions } from "@meshota/emulator";
-import { ErrorCode, Opcode, Phase, decodeVendor, type DataFrame } from "@meshota/proto";
+import { create, ErrorCode, Opcode, Phase, decodeVendor, UpdateStartSchema, type DataFrame, type UpdateStatus } from "@meshota/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { drive, EmulatorTransport } from "../test/emulator-transport.js";
 import { testKeys } from "../test/harness.js";
@@ -58,6 +58,16 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
     const h = await start(nodes, 8000);
     const report = await drive(h.campaign({ concurrency: 5 }).run(), h.clock, h.transport);
     expect(report).toMatchObject({ done: 20, failed: 0, pending: 0 });
+    for (const [a] of nodes) expect(await h.emu.status(a)).toMatchObject({ phase: Phase.CONFIRMED, version: "2.0.0" });
+  });
+
+  it("should update emulated nodes when a tenth of all frames are lost both ways", async () => {
+    const nodes = Array.from({ length: 6 }, (_, i): [number] => [0x0700 + i]);
+    const h = await start(nodes, 20_000);
+    let seed = 4711;
+    h.transport.lose = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff < 0.1;
+    const report = await drive(h.campaign({ concurrency: 3, offlineRetryMs: 5000 }).run(), h.clock, h.transport);
+    expect(report.targets.filter((t) => t.outcome !== "done").map((t) => t.failure?.message ?? t.pendingReason)).toEqual([]);
     for (const [a] of nodes) expect(await h.emu.status(a)).toMatchObject({ phase: Phase.CONFIRMED, version: "2.0.0" });
   });
 
@@ -151,6 +161,35 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
         source: "node",
       });
     }
+  });
+
+  it("should have the C core accept what TypeScript signs and refuse any tampered byte", async () => {
+    const h = await start([[0x0800]]);
+    const keys = await testKeys();
+    const { manifest, signature } = await signImage(h.image, keys.privateKey);
+    const ask = async (m: typeof manifest, sig: Uint8Array, sessionId: number) => {
+      h.emu.takeVendor(0x800);
+      h.emu.sendVendor(0x800, create(UpdateStartSchema, { sessionId, manifest: m, signature: sig, method: { case: "mesh", value: { chunkSize: 359 } } }));
+      await h.emu.advance(10);
+      const answers = h.emu.takeVendor(0x800).filter((v): v is UpdateStatus => v.$typeName === "meshota.v1.UpdateStatus");
+      return answers.at(-1)!;
+    };
+    const tampered: [typeof manifest, Uint8Array][] = [];
+    for (let i = 0; i < 64; i++) tampered.push([manifest, signature.map((b, j) => (j === i ? b ^ 0x01 : b))]);
+    for (let i = 0; i < 32; i++) tampered.push([{ ...manifest, imageSha256: manifest.imageSha256.map((b, j) => (j === i ? b ^ 0x80 : b)) }, signature]);
+    tampered.push(
+      [{ ...manifest, imageSize: manifest.imageSize + 16 }, signature],
+      [{ ...manifest, secureVersion: 1 }, signature],
+      [{ ...manifest, version: "2.0.1" }, signature],
+      [{ ...manifest, projectName: "demO" }, signature],
+      [{ ...manifest, minChipRev: 1 }, signature],
+      [{ ...manifest, maxChipRev: 99 }, signature],
+    );
+    for (const [i, [m, sig]] of tampered.entries()) {
+      expect(await ask(m, sig, 0x1000 + i), `tampered case ${i}`).toMatchObject({ phase: Phase.FAILED, error: ErrorCode.BAD_SIGNATURE });
+    }
+    expect((await h.emu.status(0x800)).phase).toBe(Phase.NONE);
+    expect(await ask(manifest, signature, 0x2000)).toMatchObject({ phase: Phase.STARTING, error: ErrorCode.NONE });
   });
 
   it("should roll the node back when the post-update test fails", async () => {

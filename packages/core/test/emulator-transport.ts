@@ -19,6 +19,8 @@ export class EmulatorTransport implements ControlTransport {
   readonly #queues = new Set<Queue>();
   /** Every frame sent, for assertions. */
   readonly sent: { dst: MeshAddress; frame: VendorFrame }[] = [];
+  /** Return true to lose a frame (`toNode` tells the direction). */
+  lose: ((frame: VendorFrame, toNode: boolean) => boolean) | undefined;
   #closed = false;
 
   constructor(
@@ -29,6 +31,7 @@ export class EmulatorTransport implements ControlTransport {
   async send(dst: MeshAddress, frame: VendorFrame): Promise<void> {
     if (this.#closed) throw new TransportError("closed", "the emulator transport is closed");
     this.sent.push({ dst, frame });
+    if (this.lose?.(frame, true)) return;
     this.emu.sendMeshRaw(dst, frame.opcode, frame.params, this.address);
   }
 
@@ -43,6 +46,7 @@ export class EmulatorTransport implements ControlTransport {
       }
       inbox.splice(i, 1);
       const message = { src: f.node, dst: f.peer, frame: { opcode: f.payload[0]!, params: f.payload.slice(1) } };
+      if (this.lose?.(message.frame, false)) continue;
       for (const q of this.#queues) {
         q.items.push(message);
         q.wake?.();
