@@ -52,6 +52,7 @@ enum {
 typedef struct {
     uint16_t addr;
     bool on;              /* powered */
+    uint64_t skew_ms;     /* this node's clock runs ahead of the emulator's by this much */
     uint8_t key[65];
     meshota_host_t host;
     meshota_node_config_t cfg;
@@ -196,7 +197,7 @@ static emu_node_t *find(uint16_t addr)
 static meshota_err_t power_on(emu_node_t *e)
 {
     meshota_host_reboot(&e->host);
-    e->host.clock_ms = s_emu.now_ms;
+    e->host.clock_ms = s_emu.now_ms + e->skew_ms;
     e->cfg.public_key = e->key;
     meshota_err_t err = meshota_node_init(&e->node, &e->host.port, &e->cfg);
     e->on = err == MESHOTA_OK;
@@ -400,7 +401,7 @@ static void cmd_advance(uint64_t ms)
         s_emu.now_ms += step;
         for (size_t i = 0; i < s_emu.n; i++) {
             emu_node_t *e = s_emu.nodes[i];
-            e->host.clock_ms = s_emu.now_ms;
+            e->host.clock_ms = s_emu.now_ms + e->skew_ms;
             if (e->on && !e->host.dead) {
                 meshota_node_poll(&e->node);
             }
@@ -490,6 +491,20 @@ static void command(const char *line)
             return;
         }
         cmd_status(e);
+    } else if (strcmp(verb, "skew") == 0) {
+        unsigned long long ms = 0;
+        if (sscanf(rest, " %llu", &ms) != 1 || ms > 24ull * 3600 * 1000) {
+            emit_text(KIND_REPLY, "error usage: skew <addr> <ms>");
+            return;
+        }
+        /* Only this node's clock jumps ahead (a stalled task, a long erase); it is polled once. */
+        e->skew_ms += ms;
+        e->host.clock_ms = s_emu.now_ms + e->skew_ms;
+        if (e->on && !e->host.dead) {
+            meshota_node_poll(&e->node);
+        }
+        handle_restarts();
+        emit_text(KIND_REPLY, "ok %llu", (unsigned long long)e->host.clock_ms);
     } else if (strcmp(verb, "set") == 0) {
         e->host.cfg.chip_id = arg_u32(rest, "chip", e->host.cfg.chip_id);
         e->host.cfg.chip_revision = arg_u32(rest, "rev", e->host.cfg.chip_revision);

@@ -165,6 +165,21 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     expect(await emu.sha256(NODE, "passive", image.length)).toBe(createHash("sha256").update(image).digest("hex"));
   }, 20_000);
 
+  it("should time out a silent mesh transfer on one node whose clock is moved ahead", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    await emu.addNode(NODE + 1, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 6_000 });
+    emu.sendVendor(NODE, signedStart(image, privateKey, 0x90));
+    emu.sendVendor(NODE + 1, signedStart(image, privateKey, 0x91));
+    await emu.advance(10);
+    expect(await emu.skew(NODE, 61_000)).toBe(61_010);
+    expect(lastStatus(emu)).toMatchObject({ phase: Phase.FAILED, error: ErrorCode.TIMEOUT });
+    expect(await emu.status(NODE + 1)).toMatchObject({ phase: Phase.RECEIVING, error: ErrorCode.NONE });
+  }, 20_000);
+
   it("should run 500 nodes in one process", async () => {
     emu = await Emulator.start();
     const { publicKey } = keyPair();

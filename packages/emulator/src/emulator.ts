@@ -205,6 +205,11 @@ export class Emulator {
     return Number(await this.command(`advance ${Math.round(ms)}`));
   }
 
+  /** Moves one node's clock ahead of the others by `ms` (polled once); returns its clock. */
+  async skew(address: number, ms: number): Promise<number> {
+    return Number(await this.command(`skew ${address.toString(16)} ${Math.round(ms)}`));
+  }
+
   /** Cuts a node's power now (RAM lost), or after `after` more flash/store writes. */
   async powerCut(address: number, after?: number): Promise<void> {
     await this.command(`powercut ${address.toString(16)}${after === undefined ? "" : ` after=${after}`}`);
