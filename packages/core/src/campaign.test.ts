@@ -145,6 +145,10 @@ describe("Campaign of 20 nodes", () => {
     expect([...lastPercent.values()]).toEqual(Array(20).fill(100));
     expect(h.fleet.nodes.every((n) => n.firmware.version === "2.0.0" && n.phase === Phase.CONFIRMED)).toBe(true);
     expect(events.at(-1)).toEqual({ type: "campaign", state: "finished" });
+    // Asked for after the end, the iterator ends at once instead of waiting for events.
+    const late: CampaignEvent[] = [];
+    for await (const e of campaign.events()) late.push(e);
+    expect(late).toEqual([]);
   });
 
   it("should send each chunk once to a group for all members", async () => {

@@ -195,6 +195,7 @@ export class Campaign extends EventTarget {
   #epoch = new AbortController();
   #groupBarrier: Barrier<TargetFailure | "offline" | undefined> | undefined;
   #suspended = false;
+  #finished = false;
   #runningLoop: Promise<CampaignReport> | undefined;
   #listeners = new Set<(event: CampaignEvent) => void>();
 
@@ -247,7 +248,8 @@ export class Campaign extends EventTarget {
   events(signal?: AbortSignal): AsyncIterable<CampaignEvent> {
     const queue: CampaignEvent[] = [];
     let wake: (() => void) | undefined;
-    let ended = false;
+    // A campaign that has finished and is not running again has no more events.
+    let ended = this.#finished && !this.#runningLoop;
     const listener = (e: CampaignEvent) => {
       if (queue.length >= 10_000) queue.shift();
       queue.push(e);
@@ -338,6 +340,7 @@ export class Campaign extends EventTarget {
     }
     await Promise.allSettled([...this.#running.values()]);
     const report = this.report();
+    this.#finished = true;
     this.#emit({ type: "campaign", state: this.#stopped.signal.aborted ? "cancelled" : "finished" });
     return report;
   }
