@@ -92,6 +92,22 @@ describe("distribution over the simulated medium", () => {
     expect(dropped).toBe(1);
     expect(result.targets.every((t) => t.ok)).toBe(true);
     expect(sc.receivers[0]!.image()).toEqual(sc.image);
+    // A lost broadcast request is repeated by unicast within the same round; a lost report
+    // is retried by the radio. Either way chunk 3 goes out in round 2 and nothing else.
+    expect(result.rounds).toBe(2);
+    expect(result.sent.requests).toBe(kind === "info" ? 1 : 0);
+    expect(result.sent.chunks).toBe(Math.ceil(4096 / 232) + 1);
+  });
+
+  it("should keep chunks a receiver hears before its first TransferInfo", () => {
+    const sc = buildScenario({ receivers: 3, imageSize: IMAGE_SIZE, loss: 0 });
+    sc.medium.dropRule = (_from, to, payload) => {
+      const body = decodeFrame(payload).body;
+      return to === sc.stations[1] && body.case === "info" && body.value.round === 0;
+    };
+    const result = sc.run();
+    expect(result.targets.every((t) => t.ok)).toBe(true);
+    expect(result.sent.chunks).toBe(CHUNKS_V1);
   });
 
   it("should finish a receiver that joins after round 0", () => {

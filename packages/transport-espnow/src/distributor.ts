@@ -11,7 +11,7 @@
 // report only costs that target one silent round.
 import { BEARER_FRAME_MAX, CHUNK_FRAME_OVERHEAD, decodeFrame, encodeFrame, ErrorCode, type DataFrame } from "@meshota/proto";
 import type { EspNowLink, SendOutcome, Timers } from "./link.js";
-import { BROADCAST_MAC, macToString } from "./mac.js";
+import { BROADCAST_MAC, macToString, parseMac as parseMacKey } from "./mac.js";
 import { missingIndices } from "./missing.js";
 
 /** Largest chunk the schema allows (Chunk.data max_size). */
@@ -79,8 +79,11 @@ export interface DistributionResult {
   rounds: number;
   chunkSize: number;
   chunkCount: number;
-  /** Frames the distributor handed to its radio, by kind. */
-  sent: { chunks: number; infos: number; done: number };
+  /**
+   * Frames the distributor handed to its radio: broadcast chunks, TransferInfo and TransferDone,
+   * and unicast report requests to targets that had not answered.
+   */
+  sent: { chunks: number; infos: number; done: number; requests: number };
   /** Reports received from targets, and frames ignored (unknown sender, other session, malformed). */
   reports: number;
   ignored: number;
@@ -137,9 +140,10 @@ class Distribution {
   #inFlight = 0;
   #next = new Set<number>();
   #cancelWindow: (() => void) | undefined;
+  #cancelAsk: (() => void) | undefined;
   #windowOpenedAt = 0;
   #startedAt = 0;
-  #sent = { chunks: 0, infos: 0, done: 0 };
+  #sent = { chunks: 0, infos: 0, done: 0, requests: 0 };
   #reports = 0;
   #ignored = 0;
   #onAbort = (): void => this.#abort();
@@ -243,7 +247,22 @@ class Distribution {
     this.#phase = "window";
     this.#windowOpenedAt = this.#timers.now();
     this.#cancelWindow = this.#timers.setTimer(this.#o.reportWindowMs, () => this.#closeWindow());
+    const round = this.#round;
+    this.#cancelAsk = this.#timers.setTimer(this.#o.reportWindowMs / 2, () => this.#askSilent(round));
     this.#checkEarlyClose();
+  }
+
+  /**
+   * Half-way through the window, ask every target that has not answered again, by unicast
+   * (acknowledged and retried by the radio): a lost broadcast request then costs nothing.
+   */
+  #askSilent(round: number): void {
+    if (this.#phase !== "window" || round !== this.#round) return;
+    const frame = this.#info(round);
+    for (const t of this.#targets.values()) {
+      if (t.state !== "pending" || t.reported) continue;
+      if (this.#link.send(parseMacKey(t.mac), frame)) this.#sent.requests++;
+    }
   }
 
   #checkEarlyClose(): void {
@@ -301,6 +320,8 @@ class Distribution {
   #closeWindow(): void {
     if (this.#phase !== "window") return;
     this.#cancelWindow = undefined;
+    this.#cancelAsk?.();
+    this.#cancelAsk = undefined;
     for (const t of this.#targets.values()) {
       if (t.state !== "pending" || t.reported) continue;
       t.silent++;
@@ -334,6 +355,7 @@ class Distribution {
   #abort(): void {
     if (this.#phase === "finished") return;
     this.#cancelWindow?.();
+    this.#cancelAsk?.();
     this.#queue = [];
     for (const t of this.#targets.values()) if (t.state === "pending") this.#settle(t, ErrorCode.CANCELLED, "the distribution was cancelled");
     this.#finish();

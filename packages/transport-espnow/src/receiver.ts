@@ -18,6 +18,11 @@ export interface ReceiverSession {
   distributorMac: Uint8Array;
   /** Largest chunk payload the receiver accepts. */
   maxChunkSize: number;
+  /**
+   * EspNowMethod.payload_size: the chunk size, known before the first TransferInfo (as on the
+   * node), so chunks heard before it are kept. 0 or absent: learnt from TransferInfo.
+   */
+  chunkSize?: number;
 }
 
 /** Receiver state. */
@@ -58,6 +63,11 @@ export class EspNowReceiver {
     this.session = Object.freeze({ ...session, imageSha256: new Uint8Array(session.imageSha256), distributorMac: new Uint8Array(session.distributorMac) });
     this.#options = { ...DEFAULT_RECEIVER_OPTIONS, ...options };
     this.#image = new Uint8Array(session.imageSize);
+    if (session.chunkSize) {
+      this.#chunkSize = session.chunkSize;
+      this.#chunkCount = Math.ceil(session.imageSize / session.chunkSize);
+      this.#have = new Uint8Array(this.#chunkCount);
+    }
     link.onReceive((src, payload) => this.#onFrame(src, payload));
     this.#armTimeout();
   }

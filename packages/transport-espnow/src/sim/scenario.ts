@@ -2,7 +2,7 @@
 // the tests and the benchmark; a starting point for other simulations.
 import { createHash } from "node:crypto";
 
-import { startDistribution, type DistributionOptions, type DistributionResult } from "../distributor.js";
+import { espnowChunkSize, startDistribution, type DistributionOptions, type DistributionResult } from "../distributor.js";
 import { EspNowReceiver, type ReceiverOptions } from "../receiver.js";
 import { EspNowMedium, type MediumOptions, type SimStation } from "./medium.js";
 import { Scheduler } from "./scheduler.js";
@@ -69,7 +69,7 @@ export function buildScenario(options: ScenarioOptions): Scenario {
     const st = medium.addStation({ mac: simMac(i), channel, maxPayload });
     stations.push(st);
     receivers.push(
-      new EspNowReceiver(st, scheduler, { sessionId, imageSize: image.length, imageSha256: sha, distributorMac: distributorStation.mac, maxChunkSize: 1440 }, options.receiver),
+      new EspNowReceiver(st, scheduler, { sessionId, imageSize: image.length, imageSha256: sha, distributorMac: distributorStation.mac, maxChunkSize: 1440, chunkSize: options.distribution?.chunkSize ?? espnowChunkSize(maxPayload) }, options.receiver),
     );
   }
   return {
