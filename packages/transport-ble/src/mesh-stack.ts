@@ -630,8 +630,9 @@ export class MeshStack {
   }
 
   private async transmitAccess(dst: number, ttl: number, keyBytes: Uint8Array, key: AccessKey, label: Uint8Array | undefined, payload: Uint8Array, segmented: boolean, szmic: boolean, signal: AbortSignal): Promise<void> {
-    const ivIndex = this.txIvIndex;
-    const seqAuth = await this.sequence.allocate();
+    // The IV index and the numbering epoch are taken together: every number of this message
+    // comes from that epoch, or the message is given up (see sendSegments).
+    const { ivIndex, epoch, seq: seqAuth } = await this.allocateTx();
     const useDevKey = key.kind === "device";
     const akf = !useDevKey;
     const aid = akf ? this.appKeys.find((k) => k.index === (key as { index: number }).index)!.aid : 0;
@@ -645,7 +646,7 @@ export class MeshStack {
     if (!isUnicast(dst)) {
       for (let round = 0; round <= this.timing.multicastRepeats; round++) {
         if (round > 0) await this.pause(this.timing.multicastRoundIntervalMs, signal);
-        await this.sendSegments(segments, 0, ivIndex, seqAuth, ttl, dst, signal, round === 0);
+        await this.sendSegments(segments, 0, ivIndex, epoch, seqAuth, ttl, dst, signal, round === 0);
       }
       return;
     }
@@ -656,7 +657,7 @@ export class MeshStack {
       let first = true;
       for (;;) {
         const before = tx.acked;
-        await this.sendSegments(segments, tx.acked, ivIndex, seqAuth, ttl, dst, signal, first);
+        await this.sendSegments(segments, tx.acked, ivIndex, epoch, seqAuth, ttl, dst, signal, first);
         first = false;
         if (tx.acked !== all && !tx.busy) await this.waitForAck(tx, this.timing.unicastRetransmitBaseMs + 50 * ttl, signal);
         if (tx.busy) throw new TransportError("unreachable", `${formatAddress(dst)} is busy and refused the segmented message`);
@@ -672,15 +673,54 @@ export class MeshStack {
   }
 
   /** Sends the segments not in `acked`; segment 0 of the first round carries SEQ = SeqAuth. */
-  private async sendSegments(segments: Uint8Array[], acked: number, ivIndex: number, seqAuth: number, ttl: number, dst: number, signal: AbortSignal, first: boolean): Promise<void> {
+  private async sendSegments(
+    segments: Uint8Array[],
+    acked: number,
+    ivIndex: number,
+    epoch: number,
+    seqAuth: number,
+    ttl: number,
+    dst: number,
+    signal: AbortSignal,
+    first: boolean,
+  ): Promise<void> {
     let sent = 0;
     for (let i = 0; i < segments.length; i++) {
       if ((acked >>> i) & 1) continue;
       if (sent > 0) await this.pause(this.timing.segmentIntervalMs, signal);
-      const seq = first && i === 0 ? seqAuth : await this.sequence.allocate();
+      const seq = first && i === 0 ? seqAuth : await this.allocateIn(epoch, dst);
       if (seq - seqAuth > 0x1fff) throw new TransportError("timeout", `segmented message to ${formatAddress(dst)} outlived its SeqAuth window`);
       await this.transmit({ ivIndex, ctl: false, ttl, seq, src: this.address, dst }, segments[i]!, signal);
       sent++;
+    }
+  }
+
+  /** A sequence number and the IV index to send it with, both of the current epoch. */
+  private async allocateTx(): Promise<{ ivIndex: number; epoch: number; seq: number }> {
+    for (;;) {
+      const ivIndex = this.txIvIndex;
+      const epoch = this.sequence.epoch;
+      try {
+        return { ivIndex, epoch, seq: await this.sequence.allocate(1, epoch) };
+      } catch (error) {
+        if (epoch === this.sequence.epoch) throw error; // not a change of IV index: a real failure
+      }
+    }
+  }
+
+  /**
+   * A sequence number of numbering `epoch`. When the IV index has moved since (numbers restart
+   * at 0), the message cannot go on under its IV index without reusing a number: it fails with
+   * a TransportError the caller may retry, and is then sent under the new IV index.
+   */
+  private async allocateIn(epoch: number, dst: number): Promise<number> {
+    try {
+      return await this.sequence.allocate(1, epoch);
+    } catch (error) {
+      if (epoch !== this.sequence.epoch) {
+        throw new TransportError("unreachable", `the IV index changed during the message to ${formatAddress(dst)}; it was not completed`, { cause: error });
+      }
+      throw error;
     }
   }
 
@@ -725,17 +765,16 @@ export class MeshStack {
 
   private sendAck(dst: number, seqAuth: number, blockAck: number, rxTtl: number): void {
     const ttl = rxTtl === 0 ? 0 : this.defaultTtl;
-    void this.sequence
-      .allocate()
-      .then((seq) => this.transmit({ ivIndex: this.txIvIndex, ctl: true, ttl, seq, src: this.address, dst }, encodeLowerPdu({ kind: "ack", obo: false, seqZero: seqAuth & 0x1fff, blockAck })))
+    void this.allocateTx()
+      .then(({ ivIndex, seq }) => this.transmit({ ivIndex, ctl: true, ttl, seq, src: this.address, dst }, encodeLowerPdu({ kind: "ack", obo: false, seqZero: seqAuth & 0x1fff, blockAck })))
       .catch(() => undefined); // a lost ack is recovered by the sender's retransmission
   }
 
   /** Encrypts a proxy configuration message (CTL 1, TTL 0, DST unassigned, proxy nonce). */
   async encodeProxyConfiguration(transportPdu: Uint8Array): Promise<Uint8Array> {
-    const seq = await this.sequence.allocate();
+    const { ivIndex, seq } = await this.allocateTx();
     const kind: NonceKind = "proxy";
-    return encodeNetworkPdu(this.primaryNetKey, { ivIndex: this.txIvIndex, ctl: true, ttl: 0, seq, src: this.address, dst: 0 }, transportPdu, kind);
+    return encodeNetworkPdu(this.primaryNetKey, { ivIndex, ctl: true, ttl: 0, seq, src: this.address, dst: 0 }, transportPdu, kind);
   }
 
   private async transmit(header: { ivIndex: number; ctl: boolean; ttl: number; seq: number; src: number; dst: number }, lower: Uint8Array, signal?: AbortSignal): Promise<void> {

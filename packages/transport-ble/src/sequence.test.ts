@@ -77,3 +77,41 @@ describe("SequenceAllocator", () => {
     await expect(SequenceAllocator.open(store, 1, 0)).rejects.toThrow('stored sequence record {"ivIndex":0,"next":-4} is invalid');
   });
 });
+
+describe("SequenceAllocator across a change of IV index", () => {
+  /** A store whose writes wait until released. */
+  class HeldStore extends MemorySequenceStore {
+    private held: (() => void)[] = [];
+    override async save(address: number, record: { ivIndex: number; next: number }): Promise<void> {
+      await new Promise<void>((resolve) => this.held.push(resolve));
+      return super.save(address, record);
+    }
+    async releaseAll(): Promise<void> {
+      for (let i = 0; i < 20 && this.held.length > 0; i++) {
+        const h = this.held;
+        this.held = [];
+        for (const r of h) r();
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
+  }
+
+  it("should switch at once and hand out no number that the store does not cover under its IV index", async () => {
+    const store = new HeldStore();
+    const opening = SequenceAllocator.open(store, 0x0101, 5, { blockSize: 4 });
+    const a = await opening;
+    const before = a.allocate(1, a.epoch).catch((e: unknown) => e); // waits on a write for IV index 5
+    const moving = a.setIvIndex(6);
+    expect([a.currentIvIndex, a.epoch, a.peek]).toEqual([6, 1, 0]);
+    const after = a.allocate(1, a.epoch);
+    await store.releaseAll();
+    await moving;
+    const refused = await before;
+    expect(SequenceError.isInstance(refused)).toBe(true);
+    expect((refused as Error).message).toBe("the IV index changed to 6; numbers of the previous one are no longer handed out");
+    expect(await after).toBe(0);
+    const record = store.records.get(0x0101)!;
+    expect(record.ivIndex).toBe(6);
+    expect(record.next).toBeGreaterThan(0);
+  });
+});

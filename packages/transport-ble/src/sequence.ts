@@ -43,6 +43,7 @@ const DEFAULTS: SequenceAllocatorOptions = Object.freeze({ blockSize: 256 });
 /** Hands out sequence numbers for one local address, reserving them ahead in a store. */
 export class SequenceAllocator {
   private ivIndex = 0;
+  private epochValue = 0;
   private next = 0;
   private reservedUntil = 0;
   private reserving: Promise<void> | undefined;
@@ -100,41 +101,70 @@ export class SequenceAllocator {
     return SEQ_MAX + 1 - this.next;
   }
 
-  /** Moves to a newer IV index; sequence numbers restart at 0. */
-  async setIvIndex(ivIndex: number): Promise<void> {
-    if (ivIndex <= this.ivIndex) return;
-    await this.reserving;
-    this.ivIndex = ivIndex;
-    this.next = 0;
-    this.reservedUntil = 0;
-    await this.reserve(1);
+  /**
+   * Counts the restarts of the numbering (one per setIvIndex that moved the IV index). A number
+   * allocated under one epoch must be sent with the IV index of that epoch.
+   */
+  get epoch(): number {
+    return this.epochValue;
   }
 
-  /** Allocates `count` consecutive sequence numbers and returns the first. */
-  async allocate(count = 1): Promise<number> {
+  /**
+   * Moves to a newer IV index; sequence numbers restart at 0. The switch happens at once, in the
+   * same turn as the call, so a caller that moves its transmit IV index in that turn never pairs
+   * it with a number of the other IV index.
+   */
+  async setIvIndex(ivIndex: number): Promise<void> {
+    if (ivIndex <= this.ivIndex) return;
+    this.ivIndex = ivIndex;
+    this.epochValue++;
+    this.next = 0;
+    this.reservedUntil = 0;
+    await this.allocateReserve(1);
+  }
+
+  /**
+   * Allocates `count` consecutive sequence numbers and returns the first. With `epoch`, throws
+   * a SequenceError instead when the IV index has moved past that epoch meanwhile.
+   */
+  async allocate(count = 1, epoch?: number): Promise<number> {
+    await this.allocateReserve(count);
+    if (epoch !== undefined && epoch !== this.epochValue) {
+      throw new SequenceError(`the IV index changed to ${this.ivIndex}; numbers of the previous one are no longer handed out`);
+    }
     if (this.next + count > SEQ_MAX + 1) {
       throw new SequenceError(`sequence numbers exhausted at IV index ${this.ivIndex}; an IV update is needed`);
     }
-    while (this.next + count > this.reservedUntil) await this.reserve(count);
     const first = this.next;
     this.next += count;
     return first;
   }
 
+  /** Waits until `count` numbers from `next` are reserved in the store under the current IV index. */
+  private async allocateReserve(count: number): Promise<void> {
+    if (this.next + count > SEQ_MAX + 1) {
+      throw new SequenceError(`sequence numbers exhausted at IV index ${this.ivIndex}; an IV update is needed`);
+    }
+    while (this.next + count > this.reservedUntil) await this.reserve(count);
+  }
+
   private async reserve(count: number): Promise<void> {
     if (this.reserving) return this.reserving;
+    const epoch = this.epochValue;
     const until = Math.min(SEQ_MAX + 1, Math.max(this.next + count, this.reservedUntil) + this.options.blockSize);
     const record = { ivIndex: this.ivIndex, next: until };
-    this.reserving = this.store.save(this.address, record).then(
+    const reserving: Promise<void> = this.store.save(this.address, record).then(
       () => {
-        this.reservedUntil = until;
-        this.reserving = undefined;
+        // A reservation written for an IV index that has since been left reserves nothing now.
+        if (epoch === this.epochValue) this.reservedUntil = until;
+        if (this.reserving === reserving) this.reserving = undefined;
       },
       (cause: unknown) => {
-        this.reserving = undefined;
+        if (this.reserving === reserving) this.reserving = undefined;
         throw new SequenceError(`cannot reserve sequence numbers in the store`, { cause });
       },
     );
-    return this.reserving;
+    this.reserving = reserving;
+    return reserving;
   }
 }
