@@ -497,7 +497,7 @@ static void command(const char *line)
             emit_text(KIND_REPLY, "error usage: skew <addr> <ms>");
             return;
         }
-        /* Only this node's clock jumps ahead (a stalled task, a long erase); it is polled once. */
+        /* Only this node's clock jumps ahead (a stalled device, a long erase); it is polled once. */
         e->skew_ms += ms;
         e->host.clock_ms = s_emu.now_ms + e->skew_ms;
         if (e->on && !e->host.dead) {

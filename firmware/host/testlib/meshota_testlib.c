@@ -1,4 +1,4 @@
-/* Test helpers: image builder, signing with a fixed key, a node with captured replies. */
+/* Test support: image builder, signing with a fixed key, a node with captured replies. */
 #include "meshota_testlib.h"
 
 #include <assert.h>

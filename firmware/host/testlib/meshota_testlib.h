@@ -1,6 +1,6 @@
 /**
  * @file meshota_testlib.h
- * @brief Test helpers: valid ESP32 app images, manifest signing, and a node on the host port
+ * @brief Test support: valid ESP32 app images, manifest signing, and a node on the host port
  * with captured replies.
  */
 #ifndef MESHOTA_TESTLIB_H

@@ -14,7 +14,7 @@ import {
   type UpdateStatus,
 } from "@meshota/proto";
 import { decodeFrame } from "@meshota/proto";
-import { buildAppImage } from "./app-image.test-helper.js";
+import { buildAppImage } from "./app-image.fixture.js";
 import { defaultEmulatorPath, Emulator, emulatorAvailable, EmulatorFrameReader, encodeEmulatorFrame, FrameKind } from "./index.js";
 
 const haveBinary = emulatorAvailable();

@@ -1,5 +1,5 @@
 // Client of the meshota node emulator (firmware/host/emulator): spawns the binary, speaks its
-// socket protocol, and offers typed helpers for the control commands.
+// socket protocol, and offers typed methods for the control commands.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";

@@ -24,7 +24,7 @@ _Static_assert(MESHOTA_READ_BLOCK <= MESHOTA_MAX_CHUNK_SIZE, "read block exceeds
 _Static_assert(MESHOTA_APP_DESC_SIZE <= MESHOTA_MAX_CHUNK_SIZE, "app desc exceeds the buffer");
 
 /* ------------------------------------------------------------------------------------------ */
-/* Helpers                                                                                    */
+/* Utilities                                                                                  */
 
 void mo_log_impl(const meshota_node_t *n, meshota_log_level_t level, const char *fmt, ...)
 {
