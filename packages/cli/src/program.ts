@@ -5,6 +5,8 @@ import { Command, CommanderError } from "commander";
 import { inspectImage, formatInspectReport } from "./commands/inspect.js";
 import { keygen, sign, verify } from "./commands/keys.js";
 import { installDemo } from "./commands/demo.js";
+import { parseTargets, push } from "./commands/push.js";
+import { startServe } from "./commands/serve.js";
 import { CliError, type CliIo } from "./io.js";
 
 export const VERSION = "0.1.0";
@@ -92,6 +94,101 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
         io.out("ok: the image matches the manifest and the signature verifies\n");
       }
     });
+
+  const port = (name: string) => (text: string) => {
+    const v = Number(text);
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new CliError(`${name} must be a port number, got "${text}"`);
+    return v;
+  };
+
+  program
+    .command("serve")
+    .description("serve an image to nodes: TCP firmware server and HTTP(S) image server, until interrupted")
+    .argument("<image>", "ESP32 app image (.bin)")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--tcp-port <port>", "TCP firmware server port (0: any free port)", port("--tcp-port"))
+    .option("--session <id>", "session id the TCP server serves", (t: string) => Number(t))
+    .option("--token-file <file>", "file with the session's access token as hex")
+    .option("--http-port <port>", "HTTP(S) image server port (0: any free port)", port("--http-port"))
+    .option("--https", "serve HTTPS with a self-signed certificate and print its pin")
+    .action(async (image: string, opts: { host: string; tcpPort?: number; session?: number; tokenFile?: string; httpPort?: number; https?: boolean }) => {
+      const serving = await startServe(io, {
+        image,
+        host: opts.host,
+        tcpPort: opts.tcpPort,
+        httpPort: opts.httpPort,
+        https: Boolean(opts.https),
+        session: opts.session,
+        tokenFile: opts.tokenFile,
+      });
+      for (const line of serving.lines) io.out(line + "\n");
+      io.out("serving; press Ctrl-C to stop\n");
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await serving.close();
+    });
+
+  program
+    .command("push")
+    .description("update real nodes through a gateway (TCP control link) or a GATT proxy (Bluetooth Mesh)")
+    .argument("<image>", "ESP32 app image (.bin)")
+    .requiredOption("-k, --key <file>", "private key that signs the manifest (PKCS#8 PEM)")
+    .requiredOption("-t, --targets <list>", "mesh unicast addresses, such as 0x0100,0x0101")
+    .option("--gateway <host:port>", "TCP control link of a gateway node")
+    .option("--ble", "reach the mesh through a GATT proxy (needs @abandonware/noble)")
+    .option("--cdb <file>", "Mesh Configuration Database export with the network keys (for --ble)")
+    .option("--address <hex>", "our unicast address in the mesh (for --ble)")
+    .option("--seq-file <file>", "where sequence numbers are kept (for --ble)", "meshota-seq.json")
+    .option("--proxy <id>", "proxy peripheral id or MAC address (for --ble)")
+    .option("--method <list>", "side channels in order of preference: tcp, wifi, mesh", "tcp,mesh")
+    .option("--advertise <address>", "address the nodes reach this machine at")
+    .option("--tcp-port <port>", "TCP firmware server port", port("--tcp-port"), 8070)
+    .option("--http-port <port>", "HTTPS image server port", port("--http-port"), 8443)
+    .option("--ssid <ssid>", "Wi-Fi network the nodes join; the password is read from $MESHOTA_WIFI_PASSWORD")
+    .option("--concurrency <n>", "nodes updated at once", (t: string) => Number(t), 4)
+    .option("--verify-only", "stop once the image is verified; do not apply it")
+    .action(
+      async (
+        image: string,
+        opts: {
+          key: string;
+          targets: string;
+          gateway?: string;
+          ble?: boolean;
+          cdb?: string;
+          address?: string;
+          seqFile: string;
+          proxy?: string;
+          method: string;
+          advertise?: string;
+          tcpPort: number;
+          httpPort: number;
+          ssid?: string;
+          concurrency: number;
+          verifyOnly?: boolean;
+        },
+      ) => {
+        const methods = opts.method.split(",").map((m) => m.trim());
+        for (const m of methods) if (m !== "tcp" && m !== "wifi" && m !== "mesh") throw new CliError(`--method: unknown side channel "${m}" (tcp, wifi, mesh)`);
+        if (opts.ble && (!opts.cdb || !opts.address)) throw new CliError("--ble needs --cdb and --address");
+        result.exitCode = await push(io, {
+          image,
+          key: opts.key,
+          targets: parseTargets(opts.targets),
+          gateway: opts.gateway,
+          ble: opts.ble ? { cdb: opts.cdb!, address: Number.parseInt(opts.address!, 16), sequenceFile: opts.seqFile, proxy: opts.proxy } : undefined,
+          methods: methods as ("tcp" | "wifi" | "mesh")[],
+          advertise: opts.advertise,
+          tcpPort: opts.tcpPort,
+          httpPort: opts.httpPort,
+          ssid: opts.ssid,
+          concurrency: opts.concurrency,
+          verifyOnly: Boolean(opts.verifyOnly),
+        });
+      },
+    );
 
   installDemo(program, io, result);
   for (const install of installers) install(program, io);

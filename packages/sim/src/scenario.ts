@@ -18,7 +18,33 @@ import { Method } from "@meshota/proto";
 import { SimFirmwareServer } from "./firmware-server.js";
 import type { NodeCluster, NodeStatus } from "./node.js";
 import { buildTopology, type Topology, type TopologyKind } from "./topology.js";
+import { SimRandom } from "./random.js";
 import { Simulation, type PhaseChange, type SimulationOptions } from "./simulation.js";
+
+/** Hops from the gateway (index 0) to the farthest station. */
+function eccentricity(topology: Topology): number {
+  const n = topology.positions.length;
+  const adj = Array.from({ length: n }, () => [] as number[]);
+  for (const [a, b] of topology.links) {
+    adj[a]!.push(b);
+    adj[b]!.push(a);
+  }
+  const depth = new Array<number>(n).fill(-1);
+  depth[0] = 0;
+  const queue = [0];
+  let far = 0;
+  while (queue.length > 0) {
+    const x = queue.shift()!;
+    far = Math.max(far, depth[x]!);
+    for (const y of adj[x]!) {
+      if (depth[y] === -1) {
+        depth[y] = depth[x]! + 1;
+        queue.push(y);
+      }
+    }
+  }
+  return far;
+}
 
 /** How a node gets the image. */
 export type NodeRole = "tcp" | "espnow" | "mesh";
@@ -136,15 +162,18 @@ export class Scenario {
 
   /** Builds the network: topology, roles, nodes in the cluster, links with loss. */
   static async create(options: ScenarioOptions): Promise<Scenario> {
+    // The topology is drawn from its own stream of the seed, before the simulation exists.
+    const topology = buildTopology(options.topology, options.nodes, new SimRandom(options.seed).fork("topology"));
+    // TTL: enough hops for the farthest node and back, never below the usual 7.
+    const ttl = Math.min(127, Math.max(7, eccentricity(topology) + 2));
     const sim = new Simulation(options.cluster, {
       seed: options.seed,
       controllerAddress: CONTROLLER,
       ...options.simulation,
-      mesh: { loss: options.loss, ...options.simulation?.mesh },
+      mesh: { loss: options.loss, defaultTtl: ttl, ...options.simulation?.mesh },
       espnow: { loss: options.loss, ...options.simulation?.espnow },
       ip: { loss: options.loss, ...options.simulation?.ip },
     });
-    const topology = buildTopology(options.topology, options.nodes, sim.random.fork("topology"));
     const roleList = assignRoles(topology, options.mix);
     const roles = new Map<number, NodeRole>();
     await options.cluster.setKey(options.publicKey);
@@ -239,7 +268,16 @@ export class Scenario {
       for (const type of ["state", "progress", "campaign"]) campaign.addEventListener(type, listener);
     }
     try {
-      const report = await sim.run(campaign.run(), startedAt + (plan.limitMs ?? 30 * 60_000));
+      const running = campaign.run();
+      let report: CampaignReport;
+      try {
+        report = await sim.run(running, startedAt + (plan.limitMs ?? 30 * 60_000));
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith("simulation reached its time limit")) throw error;
+        // Out of simulated time: cancel, and report what each target reached.
+        void campaign.cancel(error);
+        report = await sim.run(running);
+      }
       const statuses = await sim.sample();
       return {
         report,
