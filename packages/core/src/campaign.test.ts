@@ -428,3 +428,22 @@ describe("Campaign on a disorderly mesh", () => {
     for (const n of h.fleet.nodes) expect([n.firmware.version, n.phase]).toEqual(["2.0.0", Phase.CONFIRMED]);
   });
 });
+
+describe("Campaign on a reliable transport", () => {
+  it("should notice a node that goes away mid-transfer without waiting out every chunk", async () => {
+    const h = await setup({ image: { size: 120_000 }, network: { reliable: true, ackTimeoutMs: 2000 } });
+    const node = h.fleet.nodes[0]!;
+    const campaign = h.campaign({ chunkGapMs: 20, offlineGiveUpMs: 60_000 });
+    const running = campaign.run();
+    while (node.heldChunks().length < 50) await h.clock.advance(100);
+    node.powerOff();
+    const cut = h.clock.now();
+    while (campaign.target(0x100)!.state !== "offline") await h.clock.advance(500);
+    // Three unacknowledged chunks (3 x 2 s), then the report request's four unacknowledged
+    // attempts with backoff (4 x 2 s + 1 + 2 + 4 s).
+    expect(h.clock.now() - cut).toBeLessThanOrEqual(6000 + 15_000 + 500);
+    node.powerOn();
+    const report = await h.clock.run(running);
+    expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0" });
+  });
+});

@@ -41,6 +41,9 @@ export interface MeshTransferJob {
   readonly onChunk?: (index: number) => void;
 }
 
+/** Unacknowledged chunk sends in a row that end a round early. */
+const MAX_FAILED_SENDS = 3;
+
 /** Per target: undefined when it holds the whole image, else why it stopped. */
 export type MeshTransferResult = Map<MeshAddress, TargetFailure | "offline" | undefined>;
 
@@ -106,8 +109,9 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
       } catch (error) {
         if (!NoReplyError.isInstance(error)) throw error;
         // No report: the node is gone, or it answers with refusals (which are ambiguous:
-        // a node also refuses stray chunks). Its own status tells which.
-        report = await probe(link, address, job.retry, signal);
+        // a node also refuses stray chunks). Its own status tells which, unless a reliable
+        // transport already found it unreachable.
+        report = TransportError.isInstance(error.cause) ? { kind: "offline" } : await probe(link, address, job.retry, signal);
       }
       if (report.kind === "done") {
         active.delete(address);
@@ -160,15 +164,20 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
       }
       for (const index of missingIndices(report.missing, chunkCount)) wanted.add(index);
     }
+    let failedSends = 0;
     for (const index of [...wanted].sort((a, b) => a - b)) {
       checkAbort();
       const data = image.subarray(index * chunkSize, Math.min(image.length, (index + 1) * chunkSize));
       try {
         await link.send(job.dst, frame({ body: { case: "chunk", value: { sessionId, index, data } } }), signal);
+        failedSends = 0;
       } catch (error) {
         checkAbort();
         // A lost chunk is reported missing in the next round.
         if (!TransportError.isInstance(error)) throw error;
+        // Unacknowledged sends in a row: the target is gone. Stop the round rather than wait
+        // out every remaining chunk; the next report request tells whether it is offline.
+        if (++failedSends >= MAX_FAILED_SENDS) break;
       }
       job.onChunk?.(index);
       if (job.chunkGapMs) await link.clock.sleep(job.chunkGapMs, signal);
