@@ -18,8 +18,9 @@ describe("Campaign under faults (property)", () => {
         fc.constantFrom("unicast", "group", "relay"),
         fc.constantFrom(...policies),
         fc.double({ min: 0, max: 0.12, noNaN: true }),
-        async (seed0, mode, policy, loss) => {
-          const h = await setup({ nodes: 6, image: { size: 20_000 } });
+        fc.boolean(),
+        async (seed0, mode, policy, loss, reliable) => {
+          const h = await setup({ nodes: 6, image: { size: 20_000 }, network: { reliable } });
           let seed = seed0;
           const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
           // Late answers (delayed past the 3 s reply timeout) meet the retries' fresh ones.
