@@ -473,12 +473,8 @@ export class MeshStack {
         src: m.src, dst: m.dst, ivIndex: m.ivIndex, seqAuth, segN: seg.segN, szmic: seg.szmic, akf: seg.akf, aid: seg.aid, ttl: m.ttl,
         parts: new Array<Uint8Array | undefined>(seg.segN + 1).fill(undefined), received: 0, ackTimer: undefined, incompleteTimer: undefined,
       };
-      const s = state;
-      s.incompleteTimer = this.timer(this.timing.incompleteTimeoutMs, () => {
-        s.incompleteTimer = undefined;
-        this.dropIncoming(s);
-      });
       this.incoming.set(m.src, state);
+      this.restartIncompleteTimer(state);
     }
     if (seg.segN !== state.segN || seg.akf !== state.akf || seg.aid !== state.aid || seg.szmic !== state.szmic) return;
     if (seg.segO < seg.segN && seg.segment.length !== ACCESS_SEGMENT_SIZE) return;
@@ -486,6 +482,9 @@ export class MeshStack {
     if ((state.received & bit) === 0) {
       state.parts[seg.segO] = seg.segment.slice();
       state.received = (state.received | bit) >>> 0;
+      // The incomplete timer runs from the last new segment (Mesh Protocol 3.5.3.4): a message
+      // that keeps progressing over a slow path is not dropped.
+      this.restartIncompleteTimer(state);
     }
     if (state.received === allOnes(state.segN)) {
       this.dropIncoming(state);
@@ -505,6 +504,14 @@ export class MeshStack {
         if (this.incoming.get(s.src) === s) this.sendAck(s.src, s.seqAuth, s.received, s.ttl);
       });
     }
+  }
+
+  private restartIncompleteTimer(state: Incoming): void {
+    if (state.incompleteTimer) this.clearTimer(state.incompleteTimer);
+    state.incompleteTimer = this.timer(this.timing.incompleteTimeoutMs, () => {
+      state.incompleteTimer = undefined;
+      this.dropIncoming(state);
+    });
   }
 
   private dropIncoming(state: Incoming): void {
