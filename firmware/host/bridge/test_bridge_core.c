@@ -133,6 +133,23 @@ static void cobs_known_vectors_and_round_trip(void **state)
     assert_int_equal(meshota_bridge_cobs_decode(bad, sizeof(bad), back), -1);
 }
 
+static void documented_wire_examples(void **state)
+{
+    (void)state;
+    /* docs/protocol.md, "ESP-NOW bridge protocol". */
+    const uint8_t hello_fields[] = {0x01};
+    const uint8_t hello_wire[] = {0x02, 0x01, 0x04, 0x01, 0x8D, 0xEB, 0x00};
+    const uint8_t send_fields[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1a, 0x00, 0x2a};
+    const uint8_t send_wire[] = {0x0A, 0x03, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                 0xFF, 0x1A, 0x04, 0x2A, 0x8A, 0x3A, 0x00};
+    uint8_t wire[64];
+    assert_int_equal(host_wire(MESHOTA_BRIDGE_HELLO, 0, hello_fields, 1, wire), sizeof(hello_wire));
+    assert_memory_equal(wire, hello_wire, sizeof(hello_wire));
+    assert_int_equal(host_wire(MESHOTA_BRIDGE_SEND, 1, send_fields, sizeof(send_fields), wire),
+                     sizeof(send_wire));
+    assert_memory_equal(wire, send_wire, sizeof(send_wire));
+}
+
 static void hello_announces_version_payload_mac_channel_and_slots(void **state)
 {
     (void)state;
@@ -338,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(crc16_matches_the_catalogue_check_value, setup),
         cmocka_unit_test_setup(cobs_known_vectors_and_round_trip, setup),
+        cmocka_unit_test_setup(documented_wire_examples, setup),
         cmocka_unit_test_setup(hello_announces_version_payload_mac_channel_and_slots, setup),
         cmocka_unit_test_setup(send_is_acked_then_reported_sent_with_credits, setup),
         cmocka_unit_test_setup(repeated_sequence_is_reacked_not_sent_twice, setup),

@@ -34,6 +34,18 @@ describe("COBS", () => {
   });
 });
 
+describe("frameToWire", () => {
+  it.each([
+    // The examples of docs/protocol.md, "ESP-NOW bridge protocol".
+    ["HELLO", [0x01, 0x00, 0x01], 0xeb8d, "02 01 04 01 8D EB 00"],
+    ["SEND", [0x03, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1a, 0x00, 0x2a], 0x3a8a, "0A 03 01 FF FF FF FF FF FF 1A 04 2A 8A 3A 00"],
+  ])("should frame the documented %s example", (_name, body, crc, wire) => {
+    expect(crc16(Uint8Array.from(body))).toBe(crc);
+    const hex = Array.from(frameToWire(Uint8Array.from(body)), (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(" ");
+    expect(hex).toBe(wire);
+  });
+});
+
 describe("Deframer", () => {
   const body = Uint8Array.from([0x82, 7, 1, 0, 0, 8]);
 
