@@ -52,7 +52,11 @@ export interface DistributorOptions {
   allowSameVersion: boolean;
   /** Install on nodes of another project (default false). */
   allowOtherProject: boolean;
-  /** Check chip, revision, size, anti-rollback and project before UpdateStart (default true). */
+  /**
+   * Check chip, revision, size, anti-rollback and project before UpdateStart, and report a
+   * node that already runs the image's version as done without sending it (default true).
+   * Off, every decision is the node's.
+   */
   hostChecks: boolean;
   /** Mesh chunk payload; default: what fits the transport MTU and the node's max chunk size. */
   meshChunkSize: number | undefined;
@@ -319,7 +323,7 @@ class TargetRun {
       if (this.hooks.transfer) {
         this.#transferOutcome(await this.hooks.transfer(r));
       } else if (provider.method === Method.MESH) {
-        await this.#meshTransfer(info, params.case === "mesh" ? params.value.chunkSize : this.#meshChunkSize(info));
+        await this.#meshTransfer(params.case === "mesh" ? params.value.chunkSize : this.#meshChunkSize(info));
       }
     }
     await this.#waitVerified();
@@ -373,7 +377,7 @@ class TargetRun {
     if (outcome) throw new TargetError(outcome);
   }
 
-  async #meshTransfer(info: InfoStatus, chunkSize: number): Promise<void> {
+  async #meshTransfer(chunkSize: number): Promise<void> {
     const r = this.record;
     const image = this.ctx.image.bytes;
     const result = await meshTransfer(this.ctx.link, {
@@ -387,7 +391,6 @@ class TargetRun {
       signal: this.signal,
       onProgress: (_a, held, count) => this.#progress(held === count ? image.length : held * chunkSize),
     });
-    void info;
     this.#transferOutcome(result.get(r.address));
   }
 
