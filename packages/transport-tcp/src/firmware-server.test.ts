@@ -45,7 +45,8 @@ function raw(port: number, parts: Uint8Array[]): Promise<DataFrame[]> {
       }
     });
     socket.on("data", (d) => decoder.feed(d, (f) => void frames.push(decodeFrame(f))));
-    socket.on("error", reject);
+    // A reset ends the exchange like a close (the server may drop unread bytes).
+    socket.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" ? resolve(frames) : reject(e)));
     socket.on("close", () => resolve(frames));
   });
 }
@@ -241,6 +242,33 @@ describe("FirmwareServer", () => {
     expect(server.stats().bytesSent).toBe(sent);
     expect(server.stats().connections).toBe(1);
     socket.destroy();
+  });
+
+  it("should drop a node that stops reading once the idle timeout passes", async () => {
+    const bigPath = join(dir, "stall.bin");
+    writeFileSync(bigPath, randomBytes(32 * 1024 * 1024));
+    const port = await start({ idleTimeoutMs: 150 });
+    await server.addSession({ sessionId: 8, token: TOKEN, imagePath: bigPath });
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.on("error", () => undefined);
+    await new Promise((r) => socket.once("connect", r));
+    socket.pause();
+    socket.write(fetchFrame({ sessionId: 8 }));
+    await until(() => events.some((e) => e.type === "closed"));
+    expect(events.map((e) => e.type)).toEqual(["connection", "fetch", "timeout", "closed"]);
+    expect(server.stats().connections).toBe(0);
+    socket.destroy();
+  });
+
+  it("should close connections beyond maxConnections at once", async () => {
+    const port = await start({ maxConnections: 1 });
+    const first = connect({ host: "127.0.0.1", port });
+    await new Promise((r) => first.once("connect", r));
+    await until(() => server.stats().connections === 1);
+    const frames = await raw(port, [fetchFrame()]);
+    expect(frames).toEqual([]);
+    expect(server.stats()).toMatchObject({ connections: 1, accepted: 2 });
+    first.destroy();
   });
 
   it("should serve 50 nodes at once", async () => {
