@@ -95,6 +95,24 @@ describe("parseCdb", () => {
     expect(e.message.toLowerCase()).not.toContain("7dd7364c");
   });
 
+  it("should not quote the text around a JSON syntax error, which may be a key", () => {
+    // V8's message quotes the text near the fault: "...":0,"key":'7dd7364cd"...
+    const netKey = "7dd7364cd842ad18c17c2b820c84c3d6";
+    for (const text of [
+      `{"netKeys":[{"index":0,"key":'${netKey}'}]}`,
+      `{"netKeys":[{"index":0,"key":x${netKey}"}]}`,
+      `{"a":NaN,"netKeys":[{"index":0,"key":"${netKey}"}]}`,
+    ]) {
+      const e = errorOf(text);
+      expect(e.message.toLowerCase()).not.toContain("7dd7");
+      expect(e.message.toLowerCase()).not.toContain("c3d6");
+      expect(e.cause).toBeUndefined();
+    }
+    expect(errorOf(`{\n  "netKeys": [\n    {"index": 0, "key": "${netKey}",}\n  ]\n}`).message).toBe(
+      "mesh configuration database: not valid JSON at line 3, column 60",
+    );
+  });
+
   it("should explain when the provisioner has no node", () => {
     const d = doc();
     d.nodes = [d.nodes[1]];

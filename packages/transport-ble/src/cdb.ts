@@ -109,14 +109,26 @@ function uuid(v: Json): string {
   return typeof v === "string" ? v.replace(/-/g, "").toLowerCase() : "";
 }
 
+/** " at line L, column C" of a JSON.parse failure, from the position in its message when given. */
+function jsonFaultAt(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m) return "";
+  const position = Number(m[1]);
+  const before = text.slice(0, position).split("\n");
+  return ` at line ${before.length}, column ${before.at(-1)!.length + 1}`;
+}
+
 /** Parses a CDB export (the JSON text or the parsed value). */
 export function parseCdb(input: string | Json): MeshNetworkConfig {
   let doc: Json = input;
   if (typeof input === "string") {
+    const textInput = input.replace(/^\uFEFF/, "");
     try {
-      doc = JSON.parse(input.replace(/^\uFEFF/, ""));
+      doc = JSON.parse(textInput);
     } catch (cause) {
-      throw new CdbError("", `not valid JSON (${(cause as Error).message})`);
+      // The parser's own message quotes the text around the fault, which can be key material
+      // (a NetKey in single quotes, say): only the line and column are reported.
+      throw new CdbError("", `not valid JSON${jsonFaultAt(textInput, (cause as Error).message)}`);
     }
   }
   if (!isObject(doc)) throw new CdbError("", "the document is not a JSON object");
