@@ -76,6 +76,17 @@ describe("SequenceAllocator", () => {
     const store: SequenceStore = { load: async () => ({ ivIndex: 0, next: -4 }) as SequenceRecord, save: async () => {} };
     await expect(SequenceAllocator.open(store, 1, 0)).rejects.toThrow('stored sequence record {"ivIndex":0,"next":-4} is invalid');
   });
+
+  it.each([
+    [{ ivIndex: 2 ** 32, next: 5 }, '{"ivIndex":4294967296,"next":5}'],
+    [{ ivIndex: -1, next: 5 }, '{"ivIndex":-1,"next":5}'],
+    [{ ivIndex: 3, next: 1.5 }, '{"ivIndex":3,"next":1.5}'],
+    [{ ivIndex: "7", next: 5 }, '{"ivIndex":"7","next":5}'],
+  ])("should reject a record with a value out of range: %j", async (record, text) => {
+    // An IV index past 32 bits was kept as "newer" and every PDU went out under a wrong index.
+    const store: SequenceStore = { load: async () => record as unknown as SequenceRecord, save: async () => {} };
+    await expect(SequenceAllocator.open(store, 1, 0)).rejects.toThrow(`stored sequence record ${text} is invalid`);
+  });
 });
 
 describe("SequenceAllocator across a change of IV index", () => {

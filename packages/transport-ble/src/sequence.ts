@@ -72,7 +72,7 @@ export class SequenceAllocator {
     } catch (cause) {
       throw new SequenceError(`cannot read the sequence store for 0x${address.toString(16).padStart(4, "0")}`, { cause });
     }
-    if (record && (!Number.isInteger(record.next) || record.next < 0 || record.next > SEQ_MAX + 1 || !Number.isInteger(record.ivIndex))) {
+    if (record && (!Number.isInteger(record.next) || record.next < 0 || record.next > SEQ_MAX + 1 || !Number.isInteger(record.ivIndex) || record.ivIndex < 0 || record.ivIndex > 0xffffffff)) {
       throw new SequenceError(`stored sequence record ${JSON.stringify(record)} is invalid`);
     }
     if (record && record.ivIndex >= ivIndex) {
