@@ -55,13 +55,19 @@ async function run(mode: "unicast" | "group" | "relay", loss: number) {
 }
 
 for (const loss of [0, 0.05]) {
-  const rows = { unicast: await run("unicast", loss), group: await run("group", loss), relay: await run("relay", loss) };
+  const rows = {
+    unicast: await run("unicast", loss),
+    group: await run("group", loss),
+    relay: await run("relay", loss),
+  };
   const base = rows.unicast.frames;
   console.log(`\n${NODES} nodes, 64 KiB image, ${loss * 100} % data-frame loss`);
   console.log("mode     done  frames  data-plane  control  frames vs unicast");
   for (const [mode, r] of Object.entries(rows)) {
     console.log(
-      `${mode.padEnd(8)} ${String(r.done).padStart(4)}  ${String(r.frames).padStart(6)}  ${String(r.chunks).padStart(10)}  ${String(r.control).padStart(7)}  ${(r.frames / base).toFixed(3)}`,
+      `${mode.padEnd(8)} ${String(r.done).padStart(4)}  ${String(r.frames).padStart(6)}  ${String(r.chunks).padStart(
+        10
+      )}  ${String(r.control).padStart(7)}  ${(r.frames / base).toFixed(3)}`
     );
   }
 }

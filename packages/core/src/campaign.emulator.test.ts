@@ -1,6 +1,15 @@
 // Campaigns against the real C node core, run by the node emulator (firmware/host/emulator).
 import { defaultEmulatorPath, Emulator, emulatorAvailable, type NodeOptions } from "@meshota/emulator";
-import { create, ErrorCode, Opcode, Phase, decodeVendor, UpdateStartSchema, type DataFrame, type UpdateStatus } from "@meshota/proto";
+import {
+  create,
+  ErrorCode,
+  Opcode,
+  Phase,
+  decodeVendor,
+  UpdateStartSchema,
+  type DataFrame,
+  type UpdateStatus,
+} from "@meshota/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { drive, EmulatorTransport } from "../test/emulator-transport.js";
 import { testKeys } from "../test/harness.js";
@@ -13,7 +22,8 @@ import { generateSigningKey, publicKeyRaw, signImage } from "./signing.js";
 
 const binary = defaultEmulatorPath();
 const haveBinary = emulatorAvailable(binary);
-if (!haveBinary) console.warn(`skipping emulator campaigns: no meshota_emulator at ${binary} (build firmware/host first)`);
+if (!haveBinary)
+  console.warn(`skipping emulator campaigns: no meshota_emulator at ${binary} (build firmware/host first)`);
 
 let emu: Emulator | undefined;
 afterEach(async () => {
@@ -47,8 +57,18 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
   it("should update exactly one emulated node to the confirmed new version", async () => {
     const h = await start([[0x0100]]);
     const report = await drive(h.campaign().run(), h.clock, h.transport);
-    expect(report.targets[0]).toMatchObject({ outcome: "done", fromVersion: "1.0.0", version: "2.0.0", bytesDone: h.image.size });
-    expect(await h.emu.status(0x100)).toMatchObject({ power: "on", phase: Phase.CONFIRMED, version: "2.0.0", error: ErrorCode.NONE });
+    expect(report.targets[0]).toMatchObject({
+      outcome: "done",
+      fromVersion: "1.0.0",
+      version: "2.0.0",
+      bytesDone: h.image.size,
+    });
+    expect(await h.emu.status(0x100)).toMatchObject({
+      power: "on",
+      phase: Phase.CONFIRMED,
+      version: "2.0.0",
+      error: ErrorCode.NONE,
+    });
     const chunkCount = Math.ceil(h.image.size / 359);
     expect(chunksSent(h.transport)).toEqual(Array.from({ length: chunkCount }, (_, i) => i));
   });
@@ -67,7 +87,9 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
     let seed = 4711;
     h.transport.lose = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff < 0.1;
     const report = await drive(h.campaign({ concurrency: 3, offlineRetryMs: 5000 }).run(), h.clock, h.transport);
-    expect(report.targets.filter((t) => t.outcome !== "done").map((t) => t.failure?.message ?? t.pendingReason)).toEqual([]);
+    expect(
+      report.targets.filter((t) => t.outcome !== "done").map((t) => t.failure?.message ?? t.pendingReason)
+    ).toEqual([]);
     for (const [a] of nodes) expect(await h.emu.status(a)).toMatchObject({ phase: Phase.CONFIRMED, version: "2.0.0" });
   });
 
@@ -141,7 +163,9 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
       ErrorCode.BAD_SIGNATURE,
     ];
     // The image needs chip revision 1 or later for the revision check.
-    const image = await readImage(await buildImage({ chip: 5, version: "2.0.0", projectName: "demo", size: 12_000, minChipRev: 1 }));
+    const image = await readImage(
+      await buildImage({ chip: 5, version: "2.0.0", projectName: "demo", size: 12_000, minChipRev: 1 })
+    );
     const signed = await signImage(image, (await testKeys()).privateKey);
     const campaign = new Campaign({
       transport: h.transport,
@@ -169,24 +193,41 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
     const { manifest, signature } = await signImage(h.image, keys.privateKey);
     const ask = async (m: typeof manifest, sig: Uint8Array, sessionId: number) => {
       h.emu.takeVendor(0x800);
-      h.emu.sendVendor(0x800, create(UpdateStartSchema, { sessionId, manifest: m, signature: sig, method: { case: "mesh", value: { chunkSize: 359 } } }));
+      h.emu.sendVendor(
+        0x800,
+        create(UpdateStartSchema, {
+          sessionId,
+          manifest: m,
+          signature: sig,
+          method: { case: "mesh", value: { chunkSize: 359 } },
+        })
+      );
       await h.emu.advance(10);
-      const answers = h.emu.takeVendor(0x800).filter((v): v is UpdateStatus => v.$typeName === "meshota.v1.UpdateStatus");
+      const answers = h.emu
+        .takeVendor(0x800)
+        .filter((v): v is UpdateStatus => v.$typeName === "meshota.v1.UpdateStatus");
       return answers.at(-1)!;
     };
     const tampered: [typeof manifest, Uint8Array][] = [];
     for (let i = 0; i < 64; i++) tampered.push([manifest, signature.map((b, j) => (j === i ? b ^ 0x01 : b))]);
-    for (let i = 0; i < 32; i++) tampered.push([{ ...manifest, imageSha256: manifest.imageSha256.map((b, j) => (j === i ? b ^ 0x80 : b)) }, signature]);
+    for (let i = 0; i < 32; i++)
+      tampered.push([
+        { ...manifest, imageSha256: manifest.imageSha256.map((b, j) => (j === i ? b ^ 0x80 : b)) },
+        signature,
+      ]);
     tampered.push(
       [{ ...manifest, imageSize: manifest.imageSize + 16 }, signature],
       [{ ...manifest, secureVersion: 1 }, signature],
       [{ ...manifest, version: "2.0.1" }, signature],
       [{ ...manifest, projectName: "demO" }, signature],
       [{ ...manifest, minChipRev: 1 }, signature],
-      [{ ...manifest, maxChipRev: 99 }, signature],
+      [{ ...manifest, maxChipRev: 99 }, signature]
     );
     for (const [i, [m, sig]] of tampered.entries()) {
-      expect(await ask(m, sig, 0x1000 + i), `tampered case ${i}`).toMatchObject({ phase: Phase.FAILED, error: ErrorCode.BAD_SIGNATURE });
+      expect(await ask(m, sig, 0x1000 + i), `tampered case ${i}`).toMatchObject({
+        phase: Phase.FAILED,
+        error: ErrorCode.BAD_SIGNATURE,
+      });
     }
     expect((await h.emu.status(0x800)).phase).toBe(Phase.NONE);
     expect(await ask(manifest, signature, 0x2000)).toMatchObject({ phase: Phase.STARTING, error: ErrorCode.NONE });
@@ -194,8 +235,15 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
 
   it("should roll the node back when the post-update test fails", async () => {
     const h = await start([[0x0600]]);
-    const report = await drive(h.campaign({ policy: "test-then-confirm", test: async () => false }).run(), h.clock, h.transport);
-    expect(report.targets[0]!.failure).toMatchObject({ code: ErrorCode.ROLLED_BACK, message: "the post-update test failed; the node rolled back" });
+    const report = await drive(
+      h.campaign({ policy: "test-then-confirm", test: async () => false }).run(),
+      h.clock,
+      h.transport
+    );
+    expect(report.targets[0]!.failure).toMatchObject({
+      code: ErrorCode.ROLLED_BACK,
+      message: "the post-update test failed; the node rolled back",
+    });
     const st = await h.emu.status(0x600);
     expect(st.phase).toBe(Phase.ROLLED_BACK);
   });

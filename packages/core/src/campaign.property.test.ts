@@ -47,13 +47,20 @@ describe("Campaign under faults (property)", () => {
             ...(mode === "group" ? { group: 0xc001 } : mode === "relay" ? { relay: { neighbours, channel: 3 } } : {}),
           });
           const report = await h.clock.run(campaign.run());
-          expect(report.targets.filter((t) => t.outcome !== "done").map((t) => [t.address, t.failure?.message ?? t.pendingReason])).toEqual([]);
+          expect(
+            report.targets
+              .filter((t) => t.outcome !== "done")
+              .map((t) => [t.address, t.failure?.message ?? t.pendingReason])
+          ).toEqual([]);
           const phase = policy === "verify-only" ? Phase.VERIFIED : Phase.CONFIRMED;
           const version = policy === "verify-only" ? "1.0.0" : "2.0.0";
           for (const n of h.fleet.nodes) expect([n.phase, n.firmware.version]).toEqual([phase, version]);
-        },
+        }
       ),
-      { numRuns: Number(process.env.MESHOTA_PROPERTY_RUNS ?? 30), seed: Number(process.env.MESHOTA_PROPERTY_SEED ?? 20261203) },
+      {
+        numRuns: Number(process.env.MESHOTA_PROPERTY_RUNS ?? 30),
+        seed: Number(process.env.MESHOTA_PROPERTY_SEED ?? 20261203),
+      }
     );
   }, 120_000);
 });
@@ -76,14 +83,25 @@ describe("a session left behind by another method", () => {
         }),
         (m: VendorMessage): m is UpdateStatus => m.$typeName === "meshota.v1.UpdateStatus",
         "UpdateStatus",
-        retry,
-      ),
+        retry
+      )
     );
     expect([node.phase, node.sessionId]).toEqual([Phase.STARTING, 0x5e55]);
     const record = { ...newTargetRecord(0x100), sessionId: 0x5e55, method: Method.ESPNOW };
     const events: string[] = [];
     await h.clock.run(
-      runTarget(record, { link, clock: h.clock, image: h.image, signed: h.signed, options: { ...DISTRIBUTOR_DEFAULTS, methods: [meshMethod()] }, emit: (e) => events.push(e.type === "state" ? e.state : "") }, new AbortController().signal),
+      runTarget(
+        record,
+        {
+          link,
+          clock: h.clock,
+          image: h.image,
+          signed: h.signed,
+          options: { ...DISTRIBUTOR_DEFAULTS, methods: [meshMethod()] },
+          emit: (e) => events.push(e.type === "state" ? e.state : ""),
+        },
+        new AbortController().signal
+      )
     );
     expect(record.state).toBe("done");
     expect(record.method).toBe(Method.MESH);

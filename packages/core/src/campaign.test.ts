@@ -47,7 +47,11 @@ describe("Campaign with one target", () => {
   });
 
   it("should report a node that already runs the version as done without sending anything", async () => {
-    const h = await setup({ node: () => ({ firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" } }) });
+    const h = await setup({
+      node: () => ({
+        firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" },
+      }),
+    });
     const report = await h.clock.run(h.campaign().run());
     expect(report.targets[0]).toMatchObject({ outcome: "done", upToDate: true });
     expect(h.network.count(Opcode.UpdateStart)).toBe(0);
@@ -99,7 +103,7 @@ describe("Campaign with one target", () => {
   it("should finish through lost replies and lost chunks", async () => {
     const h = await setup({ node: () => ({ faults: { dropReplies: 3 } }), image: { size: 40_000 } });
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     h.network.lose = (p) => p.frame.opcode === Opcode.DataFrame && random() < 0.2;
     const report = await h.clock.run(h.campaign().run());
     expect(report.targets[0]!.outcome).toBe("done");
@@ -190,7 +194,10 @@ describe("Campaign with offline nodes", () => {
     h.fleet.node(0x100)!.powerOff();
     const report = await h.clock.run(h.campaign({ offlineGiveUpMs: 120_000 }).run());
     expect(report).toMatchObject({ done: 1, pending: 1, failed: 0 });
-    expect(report.targets[0]).toMatchObject({ outcome: "pending", pendingReason: "offline: no InfoStatus from 0x0100 after 4 attempts" });
+    expect(report.targets[0]).toMatchObject({
+      outcome: "pending",
+      pendingReason: "offline: no InfoStatus from 0x0100 after 4 attempts",
+    });
   });
 });
 
@@ -238,7 +245,10 @@ describe("Campaign cancellation and retries", () => {
   });
 
   it("should restart failed targets without adding them again", async () => {
-    const h = await setup({ nodes: 2, node: (a) => (a === 0x101 ? { faults: { transfer: { code: ErrorCode.FLASH, atBytes: 4000 } } } : {}) });
+    const h = await setup({
+      nodes: 2,
+      node: (a) => (a === 0x101 ? { faults: { transfer: { code: ErrorCode.FLASH, atBytes: 4000 } } } : {}),
+    });
     const campaign = h.campaign();
     let report = await h.clock.run(campaign.run());
     expect(report.targets[1]!.failure).toEqual({
@@ -273,9 +283,13 @@ describe("Campaign error reporting", () => {
           case ErrorCode.IMAGE_TOO_LARGE:
             return { otaPartitionSize: 4096 };
           case ErrorCode.DOWNGRADE:
-            return { firmware: { projectName: "meshota-demo", version: "1.0.0", secureVersion: 5, idfVersion: "v5.3.1" } };
+            return {
+              firmware: { projectName: "meshota-demo", version: "1.0.0", secureVersion: 5, idfVersion: "v5.3.1" },
+            };
           case ErrorCode.SAME_VERSION:
-            return { firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" } };
+            return {
+              firmware: { projectName: "meshota-demo", version: "2.0.0", secureVersion: 0, idfVersion: "v5.3.1" },
+            };
           case ErrorCode.PROJECT_MISMATCH:
             return { firmware: { projectName: "other", version: "1.0.0", secureVersion: 0, idfVersion: "v5.3.1" } };
           case ErrorCode.ROLLED_BACK:
@@ -288,11 +302,9 @@ describe("Campaign error reporting", () => {
         }
       },
     });
-    h.fleet.node(0x100 + codes.indexOf(ErrorCode.BAD_SIGNATURE))!.options.publicKey = (await crypto.subtle.generateKey(
-      { name: "ECDSA", namedCurve: "P-256" },
-      true,
-      ["sign", "verify"],
-    )).publicKey;
+    h.fleet.node(0x100 + codes.indexOf(ErrorCode.BAD_SIGNATURE))!.options.publicKey = (
+      await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])
+    ).publicKey;
     const report = await h.clock.run(h.campaign({ hostChecks: false, concurrency: 8 }).run());
     expect(report.failed).toBe(27);
     codes.forEach((code, i) => {
@@ -303,12 +315,15 @@ describe("Campaign error reporting", () => {
       expect(failure.message.endsWith(`: ${describeErrorCode(code)}`)).toBe(true);
     });
     expect(report.targets[codes.indexOf(ErrorCode.WRONG_CHIP)]!.failure!.message).toBe(
-      "UpdateStart refused: the image is for another chip",
+      "UpdateStart refused: the image is for another chip"
     );
   });
 
   it("should refuse with a host-side reason before UpdateStart when checks fail", async () => {
-    const h = await setup({ nodes: 3, node: (_a, i) => [{ chipId: 9 }, { otaPartitionSize: 4096 }, { methods: [Method.TCP] }][i]! });
+    const h = await setup({
+      nodes: 3,
+      node: (_a, i) => [{ chipId: 9 }, { otaPartitionSize: 4096 }, { methods: [Method.TCP] }][i]!,
+    });
     const report = await h.clock.run(h.campaign().run());
     expect(report.targets.map((t) => t.failure?.message)).toEqual([
       "the image is for ESP32-C3 (chip id 5), the node is ESP32-S3 (chip id 9)",
@@ -367,7 +382,11 @@ describe("Campaign targets stuck in another session", () => {
 
     const campaign = h.campaign();
     let report = await h.clock.run(campaign.run());
-    expect(report.targets[0]!.failure).toMatchObject({ code: ErrorCode.BUSY, codeName: "ERROR_CODE_BUSY", source: "node" });
+    expect(report.targets[0]!.failure).toMatchObject({
+      code: ErrorCode.BUSY,
+      codeName: "ERROR_CODE_BUSY",
+      source: "node",
+    });
     expect(node.sessionId).toBe(foreign);
 
     await h.clock.run(campaign.cancelTarget(0x100, { anySession: true }));
@@ -384,10 +403,15 @@ describe("Campaign method choice and lost replies", () => {
   it("should choose the first offered method each node supports", async () => {
     const h = await setup({
       nodes: 2,
-      node: (a) => (a === 0x100 ? { methods: [Method.TCP, Method.MESH], sideChannel: () => h.image.bytes } : { methods: [Method.MESH] }),
+      node: (a) =>
+        a === 0x100
+          ? { methods: [Method.TCP, Method.MESH], sideChannel: () => h.image.bytes }
+          : { methods: [Method.MESH] },
     });
     const { tcpMethod } = await import("./distributor/methods.js");
-    const report = await h.clock.run(h.campaign({ methods: [tcpMethod({ host: "gw", port: 9000, token: new Uint8Array(8) }), meshMethod()] }).run());
+    const report = await h.clock.run(
+      h.campaign({ methods: [tcpMethod({ host: "gw", port: 9000, token: new Uint8Array(8) }), meshMethod()] }).run()
+    );
     expect(report.targets.map((t) => [t.outcome, t.method])).toEqual([
       ["done", Method.TCP],
       ["done", Method.MESH],
@@ -401,7 +425,12 @@ describe("Campaign method choice and lost replies", () => {
     h.network.lose = (p) => {
       if (p.src === 1) lastFromController = p.frame.opcode;
       // Lose the node's answers to the first two UpdateStarts.
-      if (p.src !== 1 && p.frame.opcode === Opcode.UpdateStatus && lastFromController === Opcode.UpdateStart && dropped < 2) {
+      if (
+        p.src !== 1 &&
+        p.frame.opcode === Opcode.UpdateStatus &&
+        lastFromController === Opcode.UpdateStart &&
+        dropped < 2
+      ) {
         dropped++;
         return true;
       }
@@ -409,7 +438,9 @@ describe("Campaign method choice and lost replies", () => {
     };
     const report = await h.clock.run(h.campaign().run());
     expect(report.targets[0]!.outcome).toBe("done");
-    const starts = h.network.log.filter((p) => p.frame.opcode === Opcode.UpdateStart).map((p) => (decodeVendor(p.frame) as { sessionId: number }).sessionId);
+    const starts = h.network.log
+      .filter((p) => p.frame.opcode === Opcode.UpdateStart)
+      .map((p) => (decodeVendor(p.frame) as { sessionId: number }).sessionId);
     expect(starts).toHaveLength(3);
     expect(new Set(starts).size).toBe(1);
   });

@@ -29,7 +29,13 @@ import {
   type RunHooks,
   type TargetRecord,
 } from "./distributor/target.js";
-import { hostFailure, SETTLED_STATES, type MethodProvider, type TargetFailure, type TargetReport } from "./distributor/types.js";
+import {
+  hostFailure,
+  SETTLED_STATES,
+  type MethodProvider,
+  type TargetFailure,
+  type TargetReport,
+} from "./distributor/types.js";
 import { signImage, type SignedManifest } from "./signing.js";
 import type { ControlTransport, MeshAddress } from "./transport.js";
 
@@ -123,7 +129,7 @@ class Barrier<R> {
   constructor(
     members: Iterable<MeshAddress>,
     readonly start: (joined: MeshAddress[]) => Promise<Map<MeshAddress, R>>,
-    readonly fallback: R,
+    readonly fallback: R
   ) {
     this.#expected = new Set(members);
   }
@@ -162,7 +168,7 @@ class Barrier<R> {
       },
       () => {
         for (const resolve of this.#joined.values()) resolve(this.fallback);
-      },
+      }
     );
   }
 }
@@ -201,8 +207,20 @@ export class Campaign extends EventTarget {
 
   constructor(options: CampaignOptions) {
     super();
-    const { transport, image, signed, targets, concurrency, clock, signal, offlineRetryMs, offlineGiveUpMs, group, relay, ...engine } =
-      options;
+    const {
+      transport,
+      image,
+      signed,
+      targets,
+      concurrency,
+      clock,
+      signal,
+      offlineRetryMs,
+      offlineGiveUpMs,
+      group,
+      relay,
+      ...engine
+    } = options;
     this.options = Object.freeze({ ...DISTRIBUTOR_DEFAULTS, ...stripUndefined(engine) });
     this.clock = clock ?? realClock;
     this.link = new ControlLink(transport, this.clock);
@@ -217,7 +235,8 @@ export class Campaign extends EventTarget {
       if (this.#records.has(t)) throw new RangeError(`target 0x${t.toString(16)} is listed twice`);
       this.#records.set(t, newTargetRecord(t));
     }
-    if (group !== undefined && !transport.info.groups) throw new RangeError(`transport "${transport.info.name}" cannot send to groups`);
+    if (group !== undefined && !transport.info.groups)
+      throw new RangeError(`transport "${transport.info.name}" cannot send to groups`);
     if (relay) {
       this.relayPlan = planRelays(targets, relay.neighbours, relay);
       for (const a of this.relayPlan.parent.keys()) this.#heldForRelay.add(a);
@@ -231,7 +250,10 @@ export class Campaign extends EventTarget {
    * throws ImageFormatError here, before anything is sent.
    */
   static async fromImageBytes(
-    options: Omit<CampaignOptions, "image" | "signed"> & { readonly imageBytes: Uint8Array; readonly privateKey: CryptoKey },
+    options: Omit<CampaignOptions, "image" | "signed"> & {
+      readonly imageBytes: Uint8Array;
+      readonly privateKey: CryptoKey;
+    }
   ): Promise<Campaign> {
     const { imageBytes, privateKey, ...rest } = options;
     const image = await readImage(imageBytes);
@@ -320,7 +342,10 @@ export class Campaign extends EventTarget {
       for (const r of this.#records.values()) {
         if (this.#running.size >= this.#concurrency && !this.#groupBarrier?.has(r.address)) continue;
         if (this.#running.has(r.address) || this.#heldForRelay.has(r.address)) continue;
-        const due = r.state === "pending" || r.state === "suspended" || (r.state === "offline" && (this.#retryAt.get(r.address) ?? 0) <= now);
+        const due =
+          r.state === "pending" ||
+          r.state === "suspended" ||
+          (r.state === "offline" && (this.#retryAt.get(r.address) ?? 0) <= now);
         if (due) this.#start(r);
       }
       // Once only offline targets are left, they get offlineGiveUpMs to come back.
@@ -335,7 +360,10 @@ export class Campaign extends EventTarget {
         continue;
       }
       if (offline.length === 0) break;
-      const next = Math.min(...offline.map((r) => this.#retryAt.get(r.address) ?? now), (idleSince ?? now) + this.#offlineGiveUpMs);
+      const next = Math.min(
+        ...offline.map((r) => this.#retryAt.get(r.address) ?? now),
+        (idleSince ?? now) + this.#offlineGiveUpMs
+      );
       await this.#sleepUntil(next);
     }
     await Promise.allSettled([...this.#running.values()]);
@@ -415,7 +443,7 @@ export class Campaign extends EventTarget {
           chunkGapMs: this.options.chunkGapMs,
           signal: this.#epoch.signal,
         }),
-      hostFailure(ErrorCode.INTERNAL, "the group transfer ended without a result for this target"),
+      hostFailure(ErrorCode.INTERNAL, "the group transfer ended without a result for this target")
     );
   }
 
@@ -438,15 +466,21 @@ export class Campaign extends EventTarget {
       .filter((r) => r.state === "pending" || r.state === "offline" || r.state === "suspended");
     for (const r of records) this.#heldForRelay.delete(r.address);
     if (records.length === 0) return;
-    const provider: MethodProvider = { method: Method.ESPNOW, params: () => ({ case: "espnow", value: espnow as never }) };
-    const refused = hostFailure(ErrorCode.NO_IMAGE, `relay 0x${parent.address.toString(16).padStart(4, "0")} did not start`);
+    const provider: MethodProvider = {
+      method: Method.ESPNOW,
+      params: () => ({ case: "espnow", value: espnow as never }),
+    };
+    const refused = hostFailure(
+      ErrorCode.NO_IMAGE,
+      `relay 0x${parent.address.toString(16).padStart(4, "0")} did not start`
+    );
     const barrier = new Barrier<TargetFailure | undefined>(
       records.map((r) => r.address),
       async (joined) => {
         const ok = await this.#startRelay(parent.address, sessionId, joined, espnow);
         return new Map(joined.map((a) => [a, ok ? undefined : refused]));
       },
-      refused,
+      refused
     );
     const signal = this.#epoch.signal;
     await Promise.all(
@@ -457,7 +491,9 @@ export class Campaign extends EventTarget {
           method: provider,
           sessionId,
           transfer: (rec) => barrier.join(rec.address),
-          ...(grandkids && grandkids.length > 0 ? { afterVerified: (rec: TargetRecord) => this.#relayJob(rec, grandkids) } : {}),
+          ...(grandkids && grandkids.length > 0
+            ? { afterVerified: (rec: TargetRecord) => this.#relayJob(rec, grandkids) }
+            : {}),
         };
         const run = runTarget(r, this.#context(), signal, hooks);
         this.#running.set(r.address, run);
@@ -478,7 +514,7 @@ export class Campaign extends EventTarget {
           r.state = "pending";
         }
         this.#notifier.notify();
-      }),
+      })
     );
   }
 
@@ -491,7 +527,7 @@ export class Campaign extends EventTarget {
         isRelayStatus,
         "RelayStatus",
         this.options.retry,
-        this.#epoch.signal,
+        this.#epoch.signal
       );
       return st.phase === RelayPhase.RUNNING || st.phase === RelayPhase.DONE;
     } catch (error) {
@@ -507,7 +543,7 @@ export class Campaign extends EventTarget {
         encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }),
         (m): m is VendorMessage => m.$typeName === "meshota.v1.UpdateStatus",
         "UpdateStatus for UpdateCancel",
-        { ...this.options.retry, attempts },
+        { ...this.options.retry, attempts }
       );
     } catch {
       // Best effort: a node that does not answer keeps its session until it times out.
@@ -532,7 +568,9 @@ export class Campaign extends EventTarget {
     this.#suspended = false;
     this.#epoch = new AbortController();
     if (this.#group !== undefined) {
-      const members = [...this.#records.values()].filter((r) => r.state === "suspended" && r.sessionId === this.sessionId).map((r) => r.address);
+      const members = [...this.#records.values()]
+        .filter((r) => r.state === "suspended" && r.sessionId === this.sessionId)
+        .map((r) => r.address);
       this.#groupBarrier = this.#newGroupBarrier(members);
     }
     this.#emit({ type: "campaign", state: "resumed" });
@@ -550,7 +588,9 @@ export class Campaign extends EventTarget {
     this.#notifier.notify();
     await Promise.allSettled([...this.#running.values()]);
     await Promise.all(
-      [...this.#records.values()].filter((r) => r.sessionId !== 0 && r.state === "cancelled").map((r) => this.#cancelSession(r, 2)),
+      [...this.#records.values()]
+        .filter((r) => r.sessionId !== 0 && r.state === "cancelled")
+        .map((r) => this.#cancelSession(r, 2))
     );
     for (const r of this.#records.values()) {
       if (!SETTLED_STATES.has(r.state)) r.state = "cancelled";
@@ -607,13 +647,19 @@ export class Campaign extends EventTarget {
   report(): CampaignReport {
     const targets: TargetReport[] = [...this.#records.values()].map((r) => {
       const outcome =
-        r.state === "done" ? "done" : r.state === "failed" ? "failed" : r.state === "cancelled" ? "cancelled" : "pending";
+        r.state === "done"
+          ? "done"
+          : r.state === "failed"
+          ? "failed"
+          : r.state === "cancelled"
+          ? "cancelled"
+          : "pending";
       return {
         address: r.address,
         outcome,
         state: r.state,
         failure: r.failure,
-        pendingReason: outcome === "pending" ? (r.pendingReason ?? `not finished (${r.state})`) : undefined,
+        pendingReason: outcome === "pending" ? r.pendingReason ?? `not finished (${r.state})` : undefined,
         method: r.method,
         sessionId: r.sessionId,
         bytesDone: r.bytesDone,
@@ -626,7 +672,13 @@ export class Campaign extends EventTarget {
       };
     });
     const count = (o: string) => targets.filter((t) => t.outcome === o).length;
-    return { done: count("done"), failed: count("failed"), pending: count("pending"), cancelled: count("cancelled"), targets };
+    return {
+      done: count("done"),
+      failed: count("failed"),
+      pending: count("pending"),
+      cancelled: count("cancelled"),
+      targets,
+    };
   }
 
   /** Stops listening on the transport. */
@@ -638,5 +690,3 @@ export class Campaign extends EventTarget {
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
-

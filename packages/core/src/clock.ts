@@ -11,7 +11,9 @@ export interface Clock {
 }
 
 function abortReason(signal: AbortSignal): unknown {
-  return CancelledError.isInstance(signal.reason) ? signal.reason : new CancelledError("cancelled", { cause: signal.reason });
+  return CancelledError.isInstance(signal.reason)
+    ? signal.reason
+    : new CancelledError("cancelled", { cause: signal.reason });
 }
 
 /** Wall-clock time through setTimeout. */
@@ -126,7 +128,7 @@ export class VirtualClock implements Clock {
       (e: unknown) => {
         state = "failed";
         error = e;
-      },
+      }
     );
     const deadline = this.#now + limitMs;
     for (;;) {

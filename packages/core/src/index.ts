@@ -43,7 +43,12 @@ export {
   type MemoryPacket,
 } from "./memory-transport.js";
 export { backoffDelay, ControlLink, NoReplyError, type RetryOptions } from "./distributor/link.js";
-export { meshTransfer, missingIndices, type MeshTransferJob, type MeshTransferResult } from "./distributor/mesh-transfer.js";
+export {
+  meshTransfer,
+  missingIndices,
+  type MeshTransferJob,
+  type MeshTransferResult,
+} from "./distributor/mesh-transfer.js";
 export { planRelays, type RelayPlan, type RelayPlanOptions } from "./distributor/relay-plan.js";
 export {
   DISTRIBUTOR_DEFAULTS,

@@ -3,7 +3,14 @@
 import type { VendorFrame } from "@meshota/proto";
 import { realClock, type Clock } from "./clock.js";
 import { TransportError } from "./errors.js";
-import { isGroup, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "./transport.js";
+import {
+  isGroup,
+  type ControlTransport,
+  type IncomingMessage,
+  type MeshAddress,
+  type SendOptions,
+  type TransportInfo,
+} from "./transport.js";
 
 /** One message on the memory mesh, as the loss filter and the log see it. */
 export interface MemoryPacket {
@@ -44,7 +51,6 @@ export interface MemoryAttachment {
   send(dst: MeshAddress, frame: VendorFrame): void;
   detach(): void;
 }
-
 
 /** The medium that connects a controller transport to memory nodes. */
 export class MemoryNetwork {
@@ -192,10 +198,7 @@ export class MemoryTransport implements ControlTransport {
   readonly #inboxes = new Set<Inbox>();
   #closed = false;
 
-  constructor(
-    readonly network: MemoryNetwork,
-    readonly address: MeshAddress,
-  ) {
+  constructor(readonly network: MemoryNetwork, readonly address: MeshAddress) {
     const o = network.options;
     this.info = Object.freeze({ name: "memory", mtu: o.mtu, reliable: o.reliable, groups: true });
   }
@@ -204,7 +207,10 @@ export class MemoryTransport implements ControlTransport {
     if (this.#closed) throw new TransportError("closed", "the memory transport is closed");
     if (options.signal?.aborted) throw new TransportError("aborted", "send aborted", { cause: options.signal.reason });
     if (frame.params.length > this.info.mtu) {
-      throw new TransportError("too-large", `${frame.params.length} parameter bytes exceed the MTU of ${this.info.mtu}`);
+      throw new TransportError(
+        "too-large",
+        `${frame.params.length} parameter bytes exceed the MTU of ${this.info.mtu}`
+      );
     }
     const reached = await this.network.deliverFromController(this.address, dst, frame);
     if (!reached && this.info.reliable) {
@@ -215,7 +221,10 @@ export class MemoryTransport implements ControlTransport {
       } catch (cause) {
         throw new TransportError("aborted", "send aborted", { cause });
       }
-      throw new TransportError("timeout", `no acknowledgement from 0x${dst.toString(16).padStart(4, "0")} within ${wait} ms`);
+      throw new TransportError(
+        "timeout",
+        `no acknowledgement from 0x${dst.toString(16).padStart(4, "0")} within ${wait} ms`
+      );
     }
   }
 

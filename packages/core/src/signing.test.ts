@@ -60,7 +60,7 @@ describe("manifest keys", () => {
 
   it("should refuse keys of the wrong shape without echoing the key material", async () => {
     await expect(importPublicKeyRaw(new Uint8Array(64))).rejects.toThrow(
-      "a raw public key is 65 bytes starting with 0x04, got 64 bytes",
+      "a raw public key is 65 bytes starting with 0x04, got 64 bytes"
     );
     const secret = "-----BEGIN PRIVATE KEY-----\nTUVTSE9UQVNFQ1JFVA==\n-----END PRIVATE KEY-----\n";
     const error = await importPrivateKeyPem(secret).catch((e: unknown) => e);
@@ -75,10 +75,26 @@ describe("manifest keys", () => {
 describe("manifest signatures", () => {
   it("should build the manifest from the image header and app description", async () => {
     const image = await readImage(
-      await buildImage({ chip: 0x0d, version: "3.2.1", projectName: "valve", secureVersion: 7, minChipRev: 1, maxChipRev: 99, size: 5000 }),
+      await buildImage({
+        chip: 0x0d,
+        version: "3.2.1",
+        projectName: "valve",
+        secureVersion: 7,
+        minChipRev: 1,
+        maxChipRev: 99,
+        size: 5000,
+      })
     );
     const m = manifestFromImage(image);
-    expect(m).toMatchObject({ imageSize: 5008, version: "3.2.1", projectName: "valve", secureVersion: 7, chipId: 13, minChipRev: 1, maxChipRev: 99 });
+    expect(m).toMatchObject({
+      imageSize: 5008,
+      version: "3.2.1",
+      projectName: "valve",
+      secureVersion: 7,
+      chipId: 13,
+      minChipRev: 1,
+      maxChipRev: 99,
+    });
     expect(toHex(m.imageSha256)).toBe(toHex(image.sha256));
   });
 
@@ -114,13 +130,31 @@ describe("cross-language signature check (C, mbedTLS PSA)", () => {
     execFileSync("cc", ["-O1", "-Wall", "-Wextra", "-Werror", "-o", exe, source, "-lmbedcrypto"]);
     pubHex = toHex(await publicKeyRaw(keys.publicKey));
     const image = await readImage(
-      await buildImage({ chip: 0x09, version: "4.0.0-rc1", projectName: "sensor-hub", secureVersion: 2, maxChipRev: 199, size: 3000 }),
+      await buildImage({
+        chip: 0x09,
+        version: "4.0.0-rc1",
+        projectName: "sensor-hub",
+        secureVersion: 2,
+        maxChipRev: 199,
+        size: 3000,
+      })
     );
     ({ manifest, signature } = await signImage(image, keys.privateKey));
   });
 
   function cVerify(m: Manifest, sig: Uint8Array, pub = pubHex): number {
-    const args = [pub, toHex(sig), m.imageSize, m.secureVersion, m.chipId, m.minChipRev, m.maxChipRev, toHex(m.imageSha256), m.version, m.projectName].map(String);
+    const args = [
+      pub,
+      toHex(sig),
+      m.imageSize,
+      m.secureVersion,
+      m.chipId,
+      m.minChipRev,
+      m.maxChipRev,
+      toHex(m.imageSha256),
+      m.version,
+      m.projectName,
+    ].map(String);
     return spawnSync(exe, args, { stdio: "pipe" }).status ?? -1;
   }
 
@@ -146,7 +180,12 @@ describe("cross-language signature check (C, mbedTLS PSA)", () => {
       create(ManifestSchema, { ...manifest, projectName: "sensor-huB" }),
     ];
     for (let i = 0; i < 32; i++) {
-      variants.push(create(ManifestSchema, { ...manifest, imageSha256: manifest.imageSha256.map((b, j) => (j === i ? b ^ 0x80 : b)) }));
+      variants.push(
+        create(ManifestSchema, {
+          ...manifest,
+          imageSha256: manifest.imageSha256.map((b, j) => (j === i ? b ^ 0x80 : b)),
+        })
+      );
     }
     for (const v of variants) {
       expect(manifestSigningBytes(v)).not.toEqual(manifestSigningBytes(manifest));

@@ -122,9 +122,7 @@ export function publicKeyHeader(raw: Uint8Array, name = "meshota_pubkey"): strin
   const rows: string[] = [];
   for (let i = 0; i < raw.length; i += 12) {
     rows.push(
-      "    " +
-        Array.from(raw.subarray(i, i + 12), (b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ") +
-        ",",
+      "    " + Array.from(raw.subarray(i, i + 12), (b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ") + ","
     );
   }
   return [
@@ -168,10 +166,19 @@ export async function signManifest(manifest: Manifest, privateKey: CryptoKey): P
 }
 
 /** True when `signature` (r || s) is a valid signature of the manifest by `publicKey`. */
-export async function verifyManifest(manifest: Manifest, signature: Uint8Array, publicKey: CryptoKey): Promise<boolean> {
+export async function verifyManifest(
+  manifest: Manifest,
+  signature: Uint8Array,
+  publicKey: CryptoKey
+): Promise<boolean> {
   if (signature.length !== SIGNATURE_SIZE) return false;
   const pub = await publicKeyOf(publicKey);
-  return subtle().verify(SIGN, pub, signature as Uint8Array<ArrayBuffer>, manifestSigningBytes(manifest) as Uint8Array<ArrayBuffer>);
+  return subtle().verify(
+    SIGN,
+    pub,
+    signature as Uint8Array<ArrayBuffer>,
+    manifestSigningBytes(manifest) as Uint8Array<ArrayBuffer>
+  );
 }
 
 /** Builds and signs the manifest of a checked image. */

@@ -23,10 +23,7 @@ export class EmulatorTransport implements ControlTransport {
   lose: ((frame: VendorFrame, toNode: boolean) => boolean) | undefined;
   #closed = false;
 
-  constructor(
-    readonly emu: Emulator,
-    readonly address: MeshAddress = 0x0001,
-  ) {}
+  constructor(readonly emu: Emulator, readonly address: MeshAddress = 0x0001) {}
 
   async send(dst: MeshAddress, frame: VendorFrame): Promise<void> {
     if (this.#closed) throw new TransportError("closed", "the emulator transport is closed");
@@ -98,14 +95,14 @@ export async function drive<T>(
   promise: Promise<T>,
   clock: VirtualClock,
   transport: EmulatorTransport,
-  options: { stepMs?: number; limitMs?: number; onStep?: (now: number) => Promise<void> | void } = {},
+  options: { stepMs?: number; limitMs?: number; onStep?: (now: number) => Promise<void> | void } = {}
 ): Promise<T> {
   const step = options.stepMs ?? 50;
   const limit = clock.now() + (options.limitMs ?? 3_600_000);
   let settled = false;
   promise.then(
     () => (settled = true),
-    () => (settled = true),
+    () => (settled = true)
   );
   while (!settled) {
     await transport.emu.advance(step);

@@ -32,7 +32,7 @@ export async function setup(
     image?: Partial<FixtureOptions>;
     network?: Partial<MemoryNetworkOptions>;
     node?: (address: MeshAddress, index: number) => Partial<FakeNodeOptions>;
-  } = {},
+  } = {}
 ): Promise<Harness> {
   const clock = new VirtualClock();
   const network = new MemoryNetwork({ clock, ...options.network });

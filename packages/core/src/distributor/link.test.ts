@@ -1,4 +1,11 @@
-import { create, encodeVendorInit, MissingChunksSchema, Opcode, type InfoStatus, type VendorMessage } from "@meshota/proto";
+import {
+  create,
+  encodeVendorInit,
+  MissingChunksSchema,
+  Opcode,
+  type InfoStatus,
+  type VendorMessage,
+} from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { VirtualClock } from "../clock.js";
 import { TransportError } from "../errors.js";
@@ -16,7 +23,9 @@ describe("ControlLink", () => {
     const sent: number[] = [];
     network.attach(0x50, () => sent.push(clock.now()));
     const link = new ControlLink(network.transport(), clock);
-    const error = await clock.run(link.request(0x50, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry).catch((e: unknown) => e));
+    const error = await clock.run(
+      link.request(0x50, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry).catch((e: unknown) => e)
+    );
     expect(NoReplyError.isInstance(error)).toBe(true);
     expect((error as Error).message).toBe("no InfoStatus from 0x0050 after 4 attempts");
     // Attempts at 0, 3000+1000, 7000+2000, 12000+4000; gives up 3000 ms after the last.
@@ -69,7 +78,7 @@ describe("MemoryTransport", () => {
     const network = new MemoryNetwork({ mtu: 8 });
     const t = network.transport();
     await expect(t.send(0x70, { opcode: Opcode.DataFrame, params: new Uint8Array(9) })).rejects.toThrow(
-      "9 parameter bytes exceed the MTU of 8",
+      "9 parameter bytes exceed the MTU of 8"
     );
     await t.close();
     await expect(t.send(0x70, encodeVendorInit("InfoGet", {}))).rejects.toThrow("the memory transport is closed");
@@ -99,7 +108,10 @@ describe("missingIndices", () => {
     const report = create(MissingChunksSchema, {
       baseIndex: 10,
       bitmap: new Uint8Array([0b00000101, 0b10000000]),
-      ranges: [{ first: 2, count: 3 }, { first: 98, count: 5 }],
+      ranges: [
+        { first: 2, count: 3 },
+        { first: 98, count: 5 },
+      ],
       missingTotal: 9,
     });
     expect(missingIndices(report, 100)).toEqual([2, 3, 4, 10, 12, 25, 98, 99]);

@@ -58,10 +58,7 @@ export class ControlLink {
   /** Frames received that did not decode (a node bug or a foreign model). */
   malformed = 0;
 
-  constructor(
-    readonly transport: ControlTransport,
-    readonly clock: Clock,
-  ) {}
+  constructor(readonly transport: ControlTransport, readonly clock: Clock) {}
 
   /** Starts the receive loop (idempotent). */
   open(): void {
@@ -117,7 +114,7 @@ export class ControlLink {
     accept: (message: VendorMessage) => message is T,
     what: string,
     retry: RetryOptions,
-    signal?: AbortSignal,
+    signal?: AbortSignal
   ): Promise<T> {
     this.open();
     let lastError: unknown;
@@ -137,13 +134,14 @@ export class ControlLink {
           await this.transport.send(dst, frame, { signal, timeoutMs: retry.replyTimeoutMs });
         } catch (error) {
           if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
-          if (!TransportError.isInstance(error) || error.reason === "too-large" || error.reason === "closed") throw error;
+          if (!TransportError.isInstance(error) || error.reason === "too-large" || error.reason === "closed")
+            throw error;
           lastError = error;
           continue;
         }
         const timeout = this.clock.sleep(retry.replyTimeoutMs, timer.signal).then(
           () => undefined,
-          () => undefined,
+          () => undefined
         );
         const reply = await Promise.race([replied, timeout]);
         if (reply) return reply as T;

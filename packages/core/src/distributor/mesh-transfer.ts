@@ -111,12 +111,17 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
         // No report: the node is gone, or it answers with refusals (which are ambiguous:
         // a node also refuses stray chunks). Its own status tells which, unless a reliable
         // transport already found it unreachable.
-        report = TransportError.isInstance(error.cause) ? { kind: "offline" } : await probe(link, address, job.retry, signal);
+        report = TransportError.isInstance(error.cause)
+          ? { kind: "offline" }
+          : await probe(link, address, job.retry, signal);
       }
       if (report.kind === "done") {
         active.delete(address);
         job.onProgress?.(address, report.error === ErrorCode.NONE ? chunkCount : 0, chunkCount);
-        result.set(address, report.error === ErrorCode.NONE ? undefined : nodeFailure(report.error, "the transfer failed"));
+        result.set(
+          address,
+          report.error === ErrorCode.NONE ? undefined : nodeFailure(report.error, "the transfer failed")
+        );
         continue;
       }
       if (report.kind === "offline") {
@@ -158,7 +163,10 @@ export async function meshTransfer(link: ControlLink, job: MeshTransferJob): Pro
         active.delete(address);
         result.set(
           address,
-          hostFailure(ErrorCode.TIMEOUT, `the transfer made no progress in ${stuck} rounds (${total} of ${chunkCount} chunks missing)`),
+          hostFailure(
+            ErrorCode.TIMEOUT,
+            `the transfer made no progress in ${stuck} rounds (${total} of ${chunkCount} chunks missing)`
+          )
         );
         continue;
       }
@@ -192,7 +200,7 @@ async function askReport(
   request: ReturnType<typeof frame>,
   sessionId: number,
   retry: RetryOptions,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal | undefined
 ): Promise<Report> {
   const reply = await link.request(
     address,
@@ -208,7 +216,7 @@ async function askReport(
     },
     "missing-chunk report",
     retry,
-    signal,
+    signal
   );
   const body = (reply as DataFrame).body;
   if (body.case === "done") return { kind: "done", error: body.value.error };
@@ -216,7 +224,12 @@ async function askReport(
 }
 
 /** Asks a node that gave no report for its session status. */
-async function probe(link: ControlLink, address: MeshAddress, retry: RetryOptions, signal: AbortSignal | undefined): Promise<Report> {
+async function probe(
+  link: ControlLink,
+  address: MeshAddress,
+  retry: RetryOptions,
+  signal: AbortSignal | undefined
+): Promise<Report> {
   try {
     const status = await link.request(
       address,
@@ -224,7 +237,7 @@ async function probe(link: ControlLink, address: MeshAddress, retry: RetryOption
       (m: VendorMessage): m is UpdateStatus => m.$typeName === "meshota.v1.UpdateStatus",
       "UpdateStatus",
       retry,
-      signal,
+      signal
     );
     return { kind: "status", status };
   } catch (error) {
@@ -247,7 +260,10 @@ function statusOutcome(status: UpdateStatus): TargetFailure | "alive" | undefine
     case Phase.ROLLED_BACK:
       return nodeFailure(status.error || ErrorCode.CANCELLED, "the transfer failed");
     case Phase.NONE:
-      return hostFailure(ErrorCode.SESSION_MISMATCH, "the node holds no session: it lost or never accepted the UpdateStart");
+      return hostFailure(
+        ErrorCode.SESSION_MISMATCH,
+        "the node holds no session: it lost or never accepted the UpdateStart"
+      );
     default:
       return "alive";
   }
@@ -257,6 +273,6 @@ function silentFailure(status: UpdateStatus, rounds: number): TargetFailure {
   const refused = status.error ? ` (its last refusal: ${errorCodeName(status.error)})` : "";
   return hostFailure(
     ErrorCode.TIMEOUT,
-    `the node is in ${phaseName(status.phase)} but did not answer missing-chunk requests in ${rounds} rounds${refused}`,
+    `the node is in ${phaseName(status.phase)} but did not answer missing-chunk requests in ${rounds} rounds${refused}`
   );
 }

@@ -14,15 +14,26 @@ describe("side-channel methods", () => {
   it("should send credentials before UpdateStart and never let the password out", async () => {
     const printed: string[] = [];
     for (const level of ["log", "info", "warn", "error", "debug"] as const) {
-      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void printed.push(args.map(String).join(" ")));
+      vi.spyOn(console, level).mockImplementation(
+        (...args: unknown[]) => void printed.push(args.map(String).join(" "))
+      );
     }
     const h = await setup({
       nodes: 2,
       image: { size: 50_000 },
-      node: () => ({ methods: [Method.WIFI], sideChannelRate: 500, sideChannel: (m) => (m.case === "wifi" && m.value.url === "https://fw.local/app.bin" ? image() : ErrorCode.NETWORK) }),
+      node: () => ({
+        methods: [Method.WIFI],
+        sideChannelRate: 500,
+        sideChannel: (m) =>
+          m.case === "wifi" && m.value.url === "https://fw.local/app.bin" ? image() : ErrorCode.NETWORK,
+      }),
     });
     const image = () => h.image.bytes;
-    const campaign = h.campaign({ methods: [wifiMethod({ url: "https://fw.local/app.bin", credentials: { ssid: "plant-floor", password: PASSWORD } })] });
+    const campaign = h.campaign({
+      methods: [
+        wifiMethod({ url: "https://fw.local/app.bin", credentials: { ssid: "plant-floor", password: PASSWORD } }),
+      ],
+    });
     const events: CampaignEvent[] = [];
     campaign.addEventListener("progress", (e) => events.push((e as unknown as { detail: CampaignEvent }).detail));
     const report = await h.clock.run(campaign.run());
@@ -35,14 +46,16 @@ describe("side-channel methods", () => {
       expect(ops.indexOf(Opcode.CredentialsSet)).toBeLessThan(ops.indexOf(Opcode.UpdateStart));
     }
     expect(events.length).toBeGreaterThan(2);
-    const everything = JSON.stringify({ report, events, campaign: campaign.report(), printed }, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
+    const everything = JSON.stringify({ report, events, campaign: campaign.report(), printed }, (_k, v) =>
+      v instanceof Uint8Array ? [...v] : v
+    );
     expect(everything).not.toContain(PASSWORD);
     expect(printed).toEqual([]);
   });
 
   it("should refuse malformed credentials without echoing them", () => {
     expect(() => wifiMethod({ url: "http://x/a.bin", credentials: { ssid: "n", password: "short7!" } })).toThrow(
-      "a Wi-Fi password has 8-63 characters or 64 hex digits, got 7 characters",
+      "a Wi-Fi password has 8-63 characters or 64 hex digits, got 7 characters"
     );
   });
 
@@ -59,8 +72,14 @@ describe("side-channel methods", () => {
   });
 
   it("should time out a transfer that stops making progress", async () => {
-    const h = await setup({ image: { size: 200_000 }, node: () => ({ methods: [Method.TCP], sideChannel: () => h.image.bytes, sideChannelRate: 1000 }) });
-    const campaign = h.campaign({ methods: [tcpMethod({ host: "gw", port: 8070, token: new Uint8Array(4) })], stallTimeoutMs: 10_000 });
+    const h = await setup({
+      image: { size: 200_000 },
+      node: () => ({ methods: [Method.TCP], sideChannel: () => h.image.bytes, sideChannelRate: 1000 }),
+    });
+    const campaign = h.campaign({
+      methods: [tcpMethod({ host: "gw", port: 8070, token: new Uint8Array(4) })],
+      stallTimeoutMs: 10_000,
+    });
     const running = campaign.run();
     await h.clock.advance(2000);
     h.fleet.nodes[0]!.options.sideChannelRate = 0;

@@ -16,7 +16,8 @@ function checkCredentials(c: WifiCredentials): WifiCredentials {
   const n = c.password.length;
   if (c.ssid.length === 0) throw new RangeError("the SSID is empty");
   // The message never includes the password itself.
-  if (n !== 0 && (n < 8 || n > 64)) throw new RangeError(`a Wi-Fi password has 8-63 characters or 64 hex digits, got ${n} characters`);
+  if (n !== 0 && (n < 8 || n > 64))
+    throw new RangeError(`a Wi-Fi password has 8-63 characters or 64 hex digits, got ${n} characters`);
   return c;
 }
 
@@ -31,7 +32,10 @@ export function wifiMethod(options: {
   return {
     method: Method.WIFI,
     credentials,
-    params: () => ({ case: "wifi", value: { url: options.url, serverCertSha256: options.serverCertSha256 ?? new Uint8Array(0) } as never }),
+    params: () => ({
+      case: "wifi",
+      value: { url: options.url, serverCertSha256: options.serverCertSha256 ?? new Uint8Array(0) } as never,
+    }),
   };
 }
 
@@ -46,7 +50,8 @@ export function tcpMethod(options: {
   /** Called once the node accepted the session (register the token with the server). */
   readonly prepare?: MethodProvider["prepare"];
 }): MethodProvider {
-  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 0xffff) throw new RangeError(`bad TCP port ${options.port}`);
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 0xffff)
+    throw new RangeError(`bad TCP port ${options.port}`);
   return {
     method: Method.TCP,
     ...(options.credentials ? { credentials: checkCredentials(options.credentials) } : {}),
@@ -76,7 +81,11 @@ export function espnowMethod(options: {
     ...(options.prepare ? { prepare: options.prepare } : {}),
     params: () => ({
       case: "espnow",
-      value: { channel: options.channel, distributorMac: options.distributorMac, payloadSize: options.payloadSize ?? 226 } as never,
+      value: {
+        channel: options.channel,
+        distributorMac: options.distributorMac,
+        payloadSize: options.payloadSize ?? 226,
+      } as never,
     }),
   };
 }

@@ -33,7 +33,7 @@ export interface RelayPlanOptions {
 export function planRelays(
   targets: readonly MeshAddress[],
   neighbours: ReadonlyMap<MeshAddress, readonly MeshAddress[]>,
-  options: RelayPlanOptions = {},
+  options: RelayPlanOptions = {}
 ): RelayPlan {
   const maxPerRelay = Math.min(32, options.maxPerRelay ?? 32);
   const maxDepth = options.maxDepth ?? 4;
@@ -44,7 +44,8 @@ export function planRelays(
   const parent = new Map<MeshAddress, MeshAddress>();
   const depth = new Map<MeshAddress, number>();
   const canRelay = (a: MeshAddress) => !options.noRelay?.has(a);
-  const reach = (a: MeshAddress) => (neighbours.get(a) ?? []).filter((n) => n !== a && wanted.has(n) && unserved.has(n));
+  const reach = (a: MeshAddress) =>
+    (neighbours.get(a) ?? []).filter((n) => n !== a && wanted.has(n) && unserved.has(n));
 
   while (unserved.size > 0) {
     let best: MeshAddress | undefined;
@@ -65,7 +66,9 @@ export function planRelays(
       const relay = queue.shift()!;
       const d = depth.get(relay)!;
       if (!canRelay(relay) || d >= maxDepth) continue;
-      const kids = reach(relay).sort((a, b) => a - b).slice(0, maxPerRelay);
+      const kids = reach(relay)
+        .sort((a, b) => a - b)
+        .slice(0, maxPerRelay);
       if (kids.length === 0) continue;
       children.set(relay, kids);
       for (const k of kids) {

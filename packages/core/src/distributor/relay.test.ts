@@ -60,9 +60,13 @@ describe("Campaign with relays", () => {
     ]);
     for (const n of h.fleet.nodes) expect([n.firmware.version, n.phase]).toEqual(["2.0.0", Phase.CONFIRMED]);
     // Chunks over the mesh went to the root only.
-    const meshChunkTargets = new Set(h.network.log.filter((p) => p.src === 1 && p.frame.opcode === Opcode.DataFrame).map((p) => p.dst));
+    const meshChunkTargets = new Set(
+      h.network.log.filter((p) => p.src === 1 && p.frame.opcode === Opcode.DataFrame).map((p) => p.dst)
+    );
     expect([...meshChunkTargets]).toEqual([0x10]);
-    const relayStarts = h.network.log.filter((p) => p.frame.opcode === Opcode.RelayStart).map((p) => [p.dst, (decodeVendor(p.frame) as RelayStart).targets]);
+    const relayStarts = h.network.log
+      .filter((p) => p.frame.opcode === Opcode.RelayStart)
+      .map((p) => [p.dst, (decodeVendor(p.frame) as RelayStart).targets]);
     expect(relayStarts).toEqual([
       [0x10, [0x11, 0x12]],
       [0x12, [0x13, 0x14]],

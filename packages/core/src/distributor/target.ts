@@ -125,7 +125,12 @@ export function newTargetRecord(address: MeshAddress): TargetRecord {
 
 /** Events of the engine. */
 export type DistributorEvent =
-  | { readonly type: "state"; readonly address: MeshAddress; readonly state: TargetState; readonly previous: TargetState }
+  | {
+      readonly type: "state";
+      readonly address: MeshAddress;
+      readonly state: TargetState;
+      readonly previous: TargetState;
+    }
   | {
       readonly type: "progress";
       readonly address: MeshAddress;
@@ -169,14 +174,26 @@ export function newSessionId(): number {
 
 const isStatus = (m: VendorMessage): m is UpdateStatus => m.$typeName === "meshota.v1.UpdateStatus";
 const isInfo = (m: VendorMessage): m is InfoStatus => m.$typeName === "meshota.v1.InfoStatus";
-const ACTIVE = new Set([Phase.STARTING, Phase.RECEIVING, Phase.VERIFYING, Phase.VERIFIED, Phase.APPLYING, Phase.PENDING_CONFIRM]);
+const ACTIVE = new Set([
+  Phase.STARTING,
+  Phase.RECEIVING,
+  Phase.VERIFYING,
+  Phase.VERIFIED,
+  Phase.APPLYING,
+  Phase.PENDING_CONFIRM,
+]);
 const hex = (a: number) => `0x${a.toString(16).padStart(4, "0")}`;
 
 /**
  * Runs one target until it is done, failed, offline, suspended or cancelled, and leaves the
  * outcome in `record`. Never throws for a target's own failure.
  */
-export async function runTarget(record: TargetRecord, ctx: RunContext, signal: AbortSignal, hooks: RunHooks = {}): Promise<void> {
+export async function runTarget(
+  record: TargetRecord,
+  ctx: RunContext,
+  signal: AbortSignal,
+  hooks: RunHooks = {}
+): Promise<void> {
   record.runs++;
   record.failure = undefined;
   record.pendingReason = undefined;
@@ -196,7 +213,10 @@ export async function runTarget(record: TargetRecord, ctx: RunContext, signal: A
     } else if (CancelledError.isInstance(error)) {
       run.set("cancelled");
     } else {
-      record.failure = hostFailure(ErrorCode.INTERNAL, `distributor error: ${(error as Error)?.message ?? String(error)}`);
+      record.failure = hostFailure(
+        ErrorCode.INTERNAL,
+        `distributor error: ${(error as Error)?.message ?? String(error)}`
+      );
       run.set("failed");
     }
   }
@@ -207,7 +227,7 @@ class TargetRun {
     readonly record: TargetRecord,
     readonly ctx: RunContext,
     readonly signal: AbortSignal,
-    readonly hooks: RunHooks,
+    readonly hooks: RunHooks
   ) {}
 
   get o(): DistributorOptions {
@@ -225,26 +245,43 @@ class TargetRun {
     const size = this.ctx.image.size;
     if (bytesDone === this.record.bytesDone) return;
     this.record.bytesDone = bytesDone;
-    this.ctx.emit({ type: "progress", address: this.record.address, bytesDone, imageSize: size, percent: Math.floor((bytesDone * 100) / size) });
+    this.ctx.emit({
+      type: "progress",
+      address: this.record.address,
+      bytesDone,
+      imageSize: size,
+      percent: Math.floor((bytesDone * 100) / size),
+    });
   }
 
   async #infoGet(): Promise<InfoStatus> {
     try {
-      return await this.ctx.link.request(this.record.address, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", this.o.retry, this.signal);
+      return await this.ctx.link.request(
+        this.record.address,
+        encodeVendorInit("InfoGet", {}),
+        isInfo,
+        "InfoStatus",
+        this.o.retry,
+        this.signal
+      );
     } catch (error) {
       if (NoReplyError.isInstance(error)) throw new TargetOfflineError(error.message, { cause: error });
       throw error;
     }
   }
 
-  async #status(frame: ReturnType<typeof encodeVendorInit>, what: string, accept: (s: UpdateStatus) => boolean = () => true): Promise<UpdateStatus> {
+  async #status(
+    frame: ReturnType<typeof encodeVendorInit>,
+    what: string,
+    accept: (s: UpdateStatus) => boolean = () => true
+  ): Promise<UpdateStatus> {
     return this.ctx.link.request(
       this.record.address,
       frame,
       (m): m is UpdateStatus => isStatus(m) && accept(m),
       what,
       this.o.retry,
-      this.signal,
+      this.signal
     );
   }
 
@@ -261,7 +298,12 @@ class TargetRun {
       if (info.phase === Phase.PENDING_CONFIRM || info.phase === Phase.APPLYING) return this.#afterApply();
     } else if (r.sessionId !== 0 && info.phase === Phase.CONFIRMED && info.version === m.version) {
       return;
-    } else if (info.version === m.version && info.projectName === m.projectName && !this.o.allowSameVersion && this.o.hostChecks) {
+    } else if (
+      info.version === m.version &&
+      info.projectName === m.projectName &&
+      !this.o.allowSameVersion &&
+      this.o.hostChecks
+    ) {
       r.upToDate = true;
       return;
     }
@@ -272,12 +314,19 @@ class TargetRun {
       const offered = this.o.methods.map((p) => methodName(p.method)).join(", ");
       const supported = info.methods.map(methodName).join(", ") || "none";
       throw new TargetError(
-        hostFailure(ErrorCode.UNSUPPORTED_METHOD, `no common method: the distributor offers ${offered}, the node supports ${supported}`),
+        hostFailure(
+          ErrorCode.UNSUPPORTED_METHOD,
+          `no common method: the distributor offers ${offered}, the node supports ${supported}`
+        )
       );
     }
     if (r.sessionId !== 0 && ACTIVE.has(info.phase) && r.method !== undefined && r.method !== provider.method) {
       // The node still holds our session for another method (an interrupted relay): end it.
-      await this.#status(encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }), "UpdateStatus for UpdateCancel", (s) => s.phase !== info.phase);
+      await this.#status(
+        encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }),
+        "UpdateStatus for UpdateCancel",
+        (s) => s.phase !== info.phase
+      );
       r.sessionId = 0;
     }
     r.method = provider.method;
@@ -287,10 +336,15 @@ class TargetRun {
     this.set("starting");
     if (provider.credentials) {
       const st = await this.#status(
-        encodeVendorInit("CredentialsSet", { sessionId: r.sessionId, ssid: provider.credentials.ssid, password: provider.credentials.password }),
-        "UpdateStatus for CredentialsSet",
+        encodeVendorInit("CredentialsSet", {
+          sessionId: r.sessionId,
+          ssid: provider.credentials.ssid,
+          password: provider.credentials.password,
+        }),
+        "UpdateStatus for CredentialsSet"
       );
-      if (st.error !== ErrorCode.NONE) throw new TargetError(nodeFailure(st.error, "the node refused the Wi-Fi credentials"));
+      if (st.error !== ErrorCode.NONE)
+        throw new TargetError(nodeFailure(st.error, "the node refused the Wi-Fi credentials"));
     }
     const params = provider.params(target);
     if (!this.hooks.method && provider.method === Method.MESH && params.case === "mesh") {
@@ -309,7 +363,10 @@ class TargetRun {
     const st = await this.#status(
       start,
       "UpdateStatus for UpdateStart",
-      (s) => (s.phase === Phase.FAILED && s.error !== ErrorCode.NONE) || s.error === ErrorCode.BUSY || (s.error === ErrorCode.NONE && ACTIVE.has(s.phase)),
+      (s) =>
+        (s.phase === Phase.FAILED && s.error !== ErrorCode.NONE) ||
+        s.error === ErrorCode.BUSY ||
+        (s.error === ErrorCode.NONE && ACTIVE.has(s.phase))
     );
     if (st.error !== ErrorCode.NONE || st.phase === Phase.FAILED || st.phase === Phase.CANCELLED) {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateStart refused"));
@@ -346,34 +403,49 @@ class TargetRun {
     const m = this.ctx.signed.manifest;
     const chip = (id: number) => `${chipById(id)?.name ?? "unknown chip"} (chip id ${id})`;
     if (info.chipId !== m.chipId) {
-      throw new TargetError(hostFailure(ErrorCode.WRONG_CHIP, `the image is for ${chip(m.chipId)}, the node is ${chip(info.chipId)}`));
+      throw new TargetError(
+        hostFailure(ErrorCode.WRONG_CHIP, `the image is for ${chip(m.chipId)}, the node is ${chip(info.chipId)}`)
+      );
     }
     const maxSet = m.maxChipRev !== 0 && m.maxChipRev !== 0xffff;
     if (info.chipRevision < m.minChipRev || (maxSet && info.chipRevision > m.maxChipRev)) {
       const range = `${formatChipRevision(m.minChipRev)}..${maxSet ? formatChipRevision(m.maxChipRev) : "any"}`;
       throw new TargetError(
-        hostFailure(ErrorCode.CHIP_REVISION, `the node's chip revision ${formatChipRevision(info.chipRevision)} is outside the image's ${range}`),
+        hostFailure(
+          ErrorCode.CHIP_REVISION,
+          `the node's chip revision ${formatChipRevision(info.chipRevision)} is outside the image's ${range}`
+        )
       );
     }
     if (info.otaPartitionSize !== 0 && m.imageSize > info.otaPartitionSize) {
       throw new TargetError(
-        hostFailure(ErrorCode.IMAGE_TOO_LARGE, `the image is ${m.imageSize} bytes, the node's OTA partition ${info.otaPartitionSize}`),
+        hostFailure(
+          ErrorCode.IMAGE_TOO_LARGE,
+          `the image is ${m.imageSize} bytes, the node's OTA partition ${info.otaPartitionSize}`
+        )
       );
     }
     if (m.secureVersion < info.secureVersion) {
       throw new TargetError(
-        hostFailure(ErrorCode.DOWNGRADE, `the image's secure_version ${m.secureVersion} is below the node's ${info.secureVersion}`),
+        hostFailure(
+          ErrorCode.DOWNGRADE,
+          `the image's secure_version ${m.secureVersion} is below the node's ${info.secureVersion}`
+        )
       );
     }
     if (!this.o.allowOtherProject && info.projectName !== m.projectName) {
       throw new TargetError(
-        hostFailure(ErrorCode.PROJECT_MISMATCH, `the image is for project "${m.projectName}", the node runs "${info.projectName}"`),
+        hostFailure(
+          ErrorCode.PROJECT_MISMATCH,
+          `the image is for project "${m.projectName}", the node runs "${info.projectName}"`
+        )
       );
     }
   }
 
   #transferOutcome(outcome: TargetFailure | "offline" | undefined): void {
-    if (outcome === "offline") throw new TargetOfflineError(`${hex(this.record.address)} stopped answering during the transfer`);
+    if (outcome === "offline")
+      throw new TargetOfflineError(`${hex(this.record.address)} stopped answering during the transfer`);
     if (outcome) throw new TargetError(outcome);
   }
 
@@ -409,9 +481,13 @@ class TargetRun {
         endingSeen = ending === st.phase ? endingSeen + 1 : 1;
         if (endingSeen >= 3) {
           if (st.phase === Phase.NONE) {
-            throw new TargetError(hostFailure(ErrorCode.INTERNAL, "the node reports no session: its session state was lost"));
+            throw new TargetError(
+              hostFailure(ErrorCode.INTERNAL, "the node reports no session: its session state was lost")
+            );
           }
-          throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, `the session failed in ${phaseName(st.phase)}`));
+          throw new TargetError(
+            nodeFailure(st.error || ErrorCode.INTERNAL, `the session failed in ${phaseName(st.phase)}`)
+          );
         }
         ending = st.phase;
         await clock.sleep(this.o.pollIntervalMs, this.signal);
@@ -419,7 +495,12 @@ class TargetRun {
       }
       ending = undefined;
       endingSeen = 0;
-      if (st.phase === Phase.VERIFIED || st.phase === Phase.APPLYING || st.phase === Phase.PENDING_CONFIRM || st.phase === Phase.CONFIRMED) {
+      if (
+        st.phase === Phase.VERIFIED ||
+        st.phase === Phase.APPLYING ||
+        st.phase === Phase.PENDING_CONFIRM ||
+        st.phase === Phase.CONFIRMED
+      ) {
         this.#progress(this.ctx.image.size);
         return;
       }
@@ -430,7 +511,10 @@ class TargetRun {
         since = clock.now();
       } else if (clock.now() - since > this.o.stallTimeoutMs) {
         throw new TargetError(
-          hostFailure(ErrorCode.TIMEOUT, `no progress for ${this.o.stallTimeoutMs} ms at ${st.bytesDone} of ${this.ctx.image.size} bytes`),
+          hostFailure(
+            ErrorCode.TIMEOUT,
+            `no progress for ${this.o.stallTimeoutMs} ms at ${st.bytesDone} of ${this.ctx.image.size} bytes`
+          )
         );
       }
       await clock.sleep(this.o.pollIntervalMs, this.signal);
@@ -447,7 +531,12 @@ class TargetRun {
         encodeVendorInit("UpdateApply", { sessionId: r.sessionId }),
         "UpdateStatus for UpdateApply",
         // A status of a cancelled session is a late answer to an earlier UpdateCancel.
-        (s) => s.phase !== Phase.CANCELLED && (s.error !== ErrorCode.NONE || applied.has(s.phase) || s.phase === Phase.FAILED || s.phase === Phase.ROLLED_BACK),
+        (s) =>
+          s.phase !== Phase.CANCELLED &&
+          (s.error !== ErrorCode.NONE ||
+            applied.has(s.phase) ||
+            s.phase === Phase.FAILED ||
+            s.phase === Phase.ROLLED_BACK)
       );
     } catch (error) {
       // The node restarts right after it answers; a lost answer is judged after the restart.
@@ -471,7 +560,14 @@ class TargetRun {
     let reapplied = 0;
     for (;;) {
       try {
-        info = await this.ctx.link.request(r.address, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", this.o.retry, this.signal);
+        info = await this.ctx.link.request(
+          r.address,
+          encodeVendorInit("InfoGet", {}),
+          isInfo,
+          "InfoStatus",
+          this.o.retry,
+          this.signal
+        );
         if (info.phase === Phase.VERIFIED && reapplied < 2) {
           // The apply was lost (or this is a late answer from before it): apply again.
           reapplied++;
@@ -491,29 +587,52 @@ class TargetRun {
         if (!NoReplyError.isInstance(error)) throw error;
       }
       if (clock.now() >= deadline) {
-        throw new TargetError(hostFailure(ErrorCode.TIMEOUT, `the node did not come back within ${this.o.rebootTimeoutMs} ms of UpdateApply`));
+        throw new TargetError(
+          hostFailure(
+            ErrorCode.TIMEOUT,
+            `the node did not come back within ${this.o.rebootTimeoutMs} ms of UpdateApply`
+          )
+        );
       }
       await clock.sleep(this.o.pollIntervalMs, this.signal);
     }
     r.info = info;
     if (info.phase === Phase.ROLLED_BACK) {
-      throw new TargetError(nodeFailure(ErrorCode.ROLLED_BACK, `after the restart the node runs ${info.version}, not ${m.version}`));
+      throw new TargetError(
+        nodeFailure(ErrorCode.ROLLED_BACK, `after the restart the node runs ${info.version}, not ${m.version}`)
+      );
     }
     if (info.version !== m.version || info.projectName !== m.projectName) {
       throw new TargetError(
-        hostFailure(ErrorCode.ROLLED_BACK, `after the restart the node reports version ${info.version}, expected ${m.version}`),
+        hostFailure(
+          ErrorCode.ROLLED_BACK,
+          `after the restart the node reports version ${info.version}, expected ${m.version}`
+        )
       );
     }
     if (info.phase === Phase.CONFIRMED) return;
     if (info.phase !== Phase.PENDING_CONFIRM) {
-      throw new TargetError(hostFailure(ErrorCode.WRONG_STATE, `after the restart the node is in ${phaseName(info.phase)}, expected PHASE_PENDING_CONFIRM`));
+      throw new TargetError(
+        hostFailure(
+          ErrorCode.WRONG_STATE,
+          `after the restart the node is in ${phaseName(info.phase)}, expected PHASE_PENDING_CONFIRM`
+        )
+      );
     }
     if (this.o.policy === "test-then-confirm") {
       this.set("testing");
       if (!(await this.o.test({ address: r.address, info }))) {
-        const st = await this.#status(encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }), "UpdateStatus for UpdateCancel");
+        const st = await this.#status(
+          encodeVendorInit("UpdateCancel", { sessionId: r.sessionId }),
+          "UpdateStatus for UpdateCancel"
+        );
         throw new TargetError(
-          hostFailure(ErrorCode.ROLLED_BACK, `the post-update test failed; the node ${st.phase === Phase.ROLLED_BACK ? "rolled back" : `is in ${phaseName(st.phase)}`}`),
+          hostFailure(
+            ErrorCode.ROLLED_BACK,
+            `the post-update test failed; the node ${
+              st.phase === Phase.ROLLED_BACK ? "rolled back" : `is in ${phaseName(st.phase)}`
+            }`
+          )
         );
       }
     }
@@ -521,7 +640,9 @@ class TargetRun {
     const st = await this.#status(
       encodeVendorInit("UpdateConfirm", { sessionId: r.sessionId }),
       "UpdateStatus for UpdateConfirm",
-      (s) => s.phase !== Phase.CANCELLED && (s.error !== ErrorCode.NONE || s.phase === Phase.CONFIRMED || s.phase === Phase.ROLLED_BACK),
+      (s) =>
+        s.phase !== Phase.CANCELLED &&
+        (s.error !== ErrorCode.NONE || s.phase === Phase.CONFIRMED || s.phase === Phase.ROLLED_BACK)
     );
     if (st.phase !== Phase.CONFIRMED) {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateConfirm refused"));

@@ -27,7 +27,7 @@ export const CHIPS: ReadonlyMap<number, ChipInfo> = new Map(
       [0x0019, "ESP32-H21"],
       [0x001c, "ESP32-H4"],
     ] as const
-  ).map(([id, name]) => [id, Object.freeze({ id, name })]),
+  ).map(([id, name]) => [id, Object.freeze({ id, name })])
 );
 
 /** Chip ids by short name, for options such as `{ chip: ChipId.ESP32C3 }`. */

@@ -68,7 +68,18 @@ const DEFAULTS: Readonly<FixtureOptions> = Object.freeze({
 /** Load addresses that look like each family's DROM, IRAM and IROM (values do not matter). */
 function loadAddress(chip: number, index: number): number {
   const classic = chip === ChipId.ESP32;
-  const base = index === 0 ? (classic ? 0x3f400020 : 0x3c000020) : index % 2 ? (classic ? 0x40080000 : 0x40380000) : classic ? 0x400d0020 : 0x42000020;
+  const base =
+    index === 0
+      ? classic
+        ? 0x3f400020
+        : 0x3c000020
+      : index % 2
+      ? classic
+        ? 0x40080000
+        : 0x40380000
+      : classic
+      ? 0x400d0020
+      : 0x42000020;
   return base + (index >> 1) * 0x10000;
 }
 

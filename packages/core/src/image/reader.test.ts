@@ -94,7 +94,7 @@ describe("readImage", () => {
     const e = await defectOf(buildBootloaderImage());
     expect(e.defect).toBe("bootloader");
     expect(e.message).toBe(
-      "this is a bootloader image (esp_bootloader_desc_t at 0x20; first segment loads to 0x3FCD8000), not an app image",
+      "this is a bootloader image (esp_bootloader_desc_t at 0x20; first segment loads to 0x3FCD8000), not an app image"
     );
   });
 
@@ -114,11 +114,17 @@ describe("readImage", () => {
     expect(e.offset).toBe(3000);
     const seg1 = image.segments[1]!;
     expect(e.message).toBe(
-      `image truncated at offset 3000: segment 1 (${seg1.length} bytes at 0x${seg1.dataOffset.toString(16).toUpperCase()}) needs ${seg1.dataOffset + seg1.length} bytes`,
+      `image truncated at offset 3000: segment 1 (${seg1.length} bytes at 0x${seg1.dataOffset
+        .toString(16)
+        .toUpperCase()}) needs ${seg1.dataOffset + seg1.length} bytes`
     );
     const noHash = await defectOf(bytes.subarray(0, bytes.length - 1));
-    expect(noHash.message).toBe(`image truncated at offset ${bytes.length - 1}: the appended SHA-256 needs ${bytes.length} bytes`);
-    expect((await defectOf(bytes.subarray(0, 20))).message).toBe("image truncated at offset 20: the 24-byte image header needs 24 bytes");
+    expect(noHash.message).toBe(
+      `image truncated at offset ${bytes.length - 1}: the appended SHA-256 needs ${bytes.length} bytes`
+    );
+    expect((await defectOf(bytes.subarray(0, 20))).message).toBe(
+      "image truncated at offset 20: the 24-byte image header needs 24 bytes"
+    );
   });
 
   it("should refuse a bad checksum", async () => {
@@ -131,7 +137,11 @@ describe("readImage", () => {
     expect(e.offset).toBe(image.checksumOffset);
     const stored = image.checksum.toString(16).toUpperCase().padStart(2, "0");
     const computed = (image.checksum ^ 1).toString(16).toUpperCase().padStart(2, "0");
-    expect(e.message).toBe(`bad checksum at offset 0x${image.checksumOffset.toString(16).toUpperCase()}: stored 0x${stored}, computed 0x${computed}`);
+    expect(e.message).toBe(
+      `bad checksum at offset 0x${image.checksumOffset
+        .toString(16)
+        .toUpperCase()}: stored 0x${stored}, computed 0x${computed}`
+    );
   });
 
   it("should refuse a bad appended hash even when the checksum still matches", async () => {

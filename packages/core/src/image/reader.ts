@@ -111,7 +111,7 @@ function need(bytes: Uint8Array, end: number, what: string): void {
     throw new ImageFormatError(
       "truncated",
       `image truncated at offset ${bytes.length}: ${what} needs ${end} bytes`,
-      bytes.length,
+      bytes.length
     );
   }
 }
@@ -150,7 +150,11 @@ export function readHeader(bytes: Uint8Array): ImageHeader {
 export async function readImage(input: Uint8Array): Promise<EspImage> {
   const bytes = input;
   if (bytes.length >= 2 && bytes[0] === PARTITION_TABLE_MAGIC[0] && bytes[1] === PARTITION_TABLE_MAGIC[1]) {
-    throw new ImageFormatError("partition-table", "this is a partition table (starts with 0xAA 0x50), not an app image", 0);
+    throw new ImageFormatError(
+      "partition-table",
+      "this is a partition table (starts with 0xAA 0x50), not an app image",
+      0
+    );
   }
   if (bytes.length === 0) {
     throw new ImageFormatError("truncated", "image truncated at offset 0: the file is empty", 0);
@@ -159,7 +163,7 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
     throw new ImageFormatError(
       "not-an-image",
       `not an ESP32 image: first byte is ${hex(bytes[0]!)}, expected ${hex(IMAGE_HEADER_MAGIC)}`,
-      0,
+      0
     );
   }
   const header = readHeader(bytes);
@@ -167,7 +171,7 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
     throw new ImageFormatError(
       "too-many-segments",
       `image header declares ${header.segmentCount} segments; an image has 1 to ${MAX_SEGMENTS}`,
-      1,
+      1
     );
   }
   const chip = chipById(header.chipId);
@@ -196,25 +200,26 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
 
   const isApp = bytes.length >= APP_DESC_OFFSET + 4 && view.getUint32(APP_DESC_OFFSET, true) === APP_DESC_MAGIC;
   if (!isApp) {
-    const desc = bytes[APP_DESC_OFFSET] === BOOTLOADER_DESC_MAGIC ? "esp_bootloader_desc_t at 0x20" : "no esp_app_desc_t at 0x20";
+    const desc =
+      bytes[APP_DESC_OFFSET] === BOOTLOADER_DESC_MAGIC ? "esp_bootloader_desc_t at 0x20" : "no esp_app_desc_t at 0x20";
     throw new ImageFormatError(
       "bootloader",
       `this is a bootloader image (${desc}; first segment loads to ${hex(segments[0]!.loadAddr, 8)}), not an app image`,
-      APP_DESC_OFFSET,
+      APP_DESC_OFFSET
     );
   }
   if (segments[0]!.length < APP_DESC_SIZE) {
     throw new ImageFormatError(
       "bad-app-desc",
       `first segment is ${segments[0]!.length} bytes, too short for the ${APP_DESC_SIZE}-byte esp_app_desc_t`,
-      APP_DESC_OFFSET,
+      APP_DESC_OFFSET
     );
   }
   if (stored !== checksum) {
     throw new ImageFormatError(
       "bad-checksum",
       `bad checksum at offset ${hex(checksumOffset, 0)}: stored ${hex(stored)}, computed ${hex(checksum)}`,
-      checksumOffset,
+      checksumOffset
     );
   }
 
@@ -228,7 +233,7 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
       throw new ImageFormatError(
         "bad-hash",
         `bad hash: the SHA-256 appended at offset ${hex(imageLength, 0)} does not match the image`,
-        imageLength,
+        imageLength
       );
     }
     imageLength += 32;
@@ -242,15 +247,20 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
       if (signatureSector.length > SIGNATURE_SECTOR_SIZE) {
         throw new ImageFormatError(
           "trailing-data",
-          `${signatureSector.length - SIGNATURE_SECTOR_SIZE} unexpected bytes after the signature sector at offset ${hex(sectorOffset + SIGNATURE_SECTOR_SIZE, 0)}`,
-          sectorOffset + SIGNATURE_SECTOR_SIZE,
+          `${
+            signatureSector.length - SIGNATURE_SECTOR_SIZE
+          } unexpected bytes after the signature sector at offset ${hex(sectorOffset + SIGNATURE_SECTOR_SIZE, 0)}`,
+          sectorOffset + SIGNATURE_SECTOR_SIZE
         );
       }
     } else {
       throw new ImageFormatError(
         "trailing-data",
-        `${bytes.length - imageLength} unexpected bytes after the image end at offset ${hex(imageLength, 0)} (no signature sector at ${hex(sectorOffset, 0)})`,
-        imageLength,
+        `${bytes.length - imageLength} unexpected bytes after the image end at offset ${hex(
+          imageLength,
+          0
+        )} (no signature sector at ${hex(sectorOffset, 0)})`,
+        imageLength
       );
     }
   }

@@ -117,7 +117,7 @@ export class FakeNode {
     readonly network: MemoryNetwork,
     readonly fleet: FakeFleet,
     address: MeshAddress,
-    options: Partial<FakeNodeOptions> & { publicKey: CryptoKey },
+    options: Partial<FakeNodeOptions> & { publicKey: CryptoKey }
   ) {
     this.address = address;
     const mac = new Uint8Array([0x24, 0x6f, 0x28, 0, (macSeed >> 8) & 0xff, macSeed++ & 0xff]);
@@ -188,10 +188,12 @@ export class FakeNode {
 
   #enqueue(message: IncomingMessage): void {
     this.#queue = this.#track(
-      this.#queue.then(() => this.#handle(message)).catch((e: unknown) => {
-        // A fake node must never die silently: keep the failure visible to the test.
-        console.error("fake node", this.address, e);
-      }),
+      this.#queue
+        .then(() => this.#handle(message))
+        .catch((e: unknown) => {
+          // A fake node must never die silently: keep the failure visible to the test.
+          console.error("fake node", this.address, e);
+        })
     );
   }
 
@@ -214,7 +216,7 @@ export class FakeNode {
         error: error ?? s?.error ?? ErrorCode.NONE,
         bytesDone: s?.bytesDone ?? 0,
         percent: size ? Math.floor(((s?.bytesDone ?? 0) * 100) / size) : 0,
-      }),
+      })
     );
   }
 
@@ -246,7 +248,7 @@ export class FakeNode {
             phase: this.phase,
             canRelay: this.#holdsImage(),
             idfVersion: this.firmware.idfVersion,
-          }),
+          })
         );
         return;
       case "meshota.v1.CredentialsSet":
@@ -327,7 +329,8 @@ export class FakeNode {
     if (!manifest || start.sessionId === 0 || start.method.case === undefined) return fail(ErrorCode.MALFORMED);
     const method = { wifi: Method.WIFI, tcp: Method.TCP, espnow: Method.ESPNOW, mesh: Method.MESH }[start.method.case];
     if (!this.options.methods.includes(method)) return fail(ErrorCode.UNSUPPORTED_METHOD);
-    if (!(await verifyManifest(manifest, start.signature, this.options.publicKey))) return fail(ErrorCode.BAD_SIGNATURE);
+    if (!(await verifyManifest(manifest, start.signature, this.options.publicKey)))
+      return fail(ErrorCode.BAD_SIGNATURE);
     if (manifest.chipId !== this.options.chipId) return fail(ErrorCode.WRONG_CHIP);
     const rev = this.options.chipRevision;
     const max = manifest.maxChipRev;
@@ -335,14 +338,15 @@ export class FakeNode {
     if (manifest.imageSize > this.options.otaPartitionSize) return fail(ErrorCode.IMAGE_TOO_LARGE);
     if (manifest.secureVersion < this.firmware.secureVersion) return fail(ErrorCode.DOWNGRADE);
     if (manifest.version === this.firmware.version && !start.allowSameVersion) return fail(ErrorCode.SAME_VERSION);
-    if (manifest.projectName !== this.firmware.projectName && !start.allowOtherProject) return fail(ErrorCode.PROJECT_MISMATCH);
+    if (manifest.projectName !== this.firmware.projectName && !start.allowOtherProject)
+      return fail(ErrorCode.PROJECT_MISMATCH);
     if (this.options.faults.start) return fail(this.options.faults.start);
     const chunkSize =
       start.method.case === "mesh"
         ? start.method.value.chunkSize
         : start.method.case === "espnow"
-          ? start.method.value.payloadSize
-          : this.options.maxChunkSize;
+        ? start.method.value.payloadSize
+        : this.options.maxChunkSize;
     if (chunkSize === 0 || chunkSize > this.options.maxChunkSize) return fail(ErrorCode.CHUNK_TOO_LARGE);
     const chunkCount = Math.ceil(manifest.imageSize / chunkSize);
     this.#session = {
@@ -430,7 +434,12 @@ export class FakeNode {
       const image = await readImage(s.image);
       const m = s.manifest;
       const d = image.appDesc;
-      if (image.header.chipId !== m.chipId || d.version !== m.version || d.projectName !== m.projectName || d.secureVersion !== m.secureVersion) {
+      if (
+        image.header.chipId !== m.chipId ||
+        d.version !== m.version ||
+        d.projectName !== m.projectName ||
+        d.secureVersion !== m.secureVersion
+      ) {
         s.phase = Phase.FAILED;
         s.error = ErrorCode.MANIFEST_MISMATCH;
         return;
@@ -504,7 +513,10 @@ export class FakeNode {
       } else if (s.heldCount === s.chunkCount) {
         this.#reply(src, vendorFrame({ body: { case: "done", value: { sessionId: s.id, error: ErrorCode.NONE } } }));
       } else {
-        this.#reply(src, vendorFrame({ body: { case: "missing", value: missingReport(s, this.options.missingAsRanges) } }));
+        this.#reply(
+          src,
+          vendorFrame({ body: { case: "missing", value: missingReport(s, this.options.missingAsRanges) } })
+        );
       }
     }
   }
@@ -530,7 +542,7 @@ export class FakeNode {
         const node = this.fleet.node(address);
         if (!node) return false;
         return node.receiveRelayed(this.options.wifiMac, s.id, image);
-      }),
+      })
     );
     this.#relay.done = results.filter(Boolean).length;
     this.#relay.failed = results.length - this.#relay.done;
@@ -552,7 +564,10 @@ export class FakeNode {
 
   #relayStatus(src: MeshAddress): void {
     const r = this.#relay;
-    this.#reply(src, encodeVendorInit("RelayStatus", { phase: r.phase, targetsDone: r.done, targetsFailed: r.failed, error: r.error }));
+    this.#reply(
+      src,
+      encodeVendorInit("RelayStatus", { phase: r.phase, targetsDone: r.done, targetsFailed: r.failed, error: r.error })
+    );
   }
 }
 
@@ -594,10 +609,7 @@ function missingReport(s: Session, asRanges = false) {
 export class FakeFleet {
   readonly #nodes = new Map<MeshAddress, FakeNode>();
 
-  constructor(
-    readonly network: MemoryNetwork,
-    readonly publicKey: CryptoKey,
-  ) {}
+  constructor(readonly network: MemoryNetwork, readonly publicKey: CryptoKey) {}
 
   add(address: MeshAddress, options: Partial<FakeNodeOptions> = {}): FakeNode {
     const node = new FakeNode(this.network, this, address, { publicKey: this.publicKey, ...options });
@@ -613,5 +625,3 @@ export class FakeFleet {
     return [...this.#nodes.values()];
   }
 }
-
-
