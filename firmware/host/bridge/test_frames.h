@@ -14,7 +14,9 @@ static inline size_t host_wire(uint8_t type, uint8_t seq, const uint8_t *fields,
     uint8_t body[MESHOTA_BRIDGE_BODY_MAX];
     body[0] = type;
     body[1] = seq;
-    memcpy(body + 2, fields, n);
+    if (n > 0) {
+        memcpy(body + 2, fields, n);
+    }
     uint16_t crc = meshota_bridge_crc16(body, 2 + n);
     body[2 + n] = (uint8_t)(crc & 0xff);
     body[3 + n] = (uint8_t)(crc >> 8);
