@@ -112,3 +112,32 @@ describe("IV index change during a send", () => {
     stack.close();
   });
 });
+
+describe("IV index edge values", () => {
+  it("should refuse an IV Update in Progress at IV index 0, which would transmit with IV index -1", async () => {
+    const sequence = await SequenceAllocator.open(new MemorySequenceStore(), CLIENT, 0);
+    expect(() => new MeshStack({ address: CLIENT, netKeys: [NET_KEY], appKeys: [APP_KEY], ivIndex: 0, ivUpdate: true, sequence })).toThrow(
+      "IV index 0 cannot be in an IV update",
+    );
+  });
+
+  it("should ignore a beacon claiming an IV update at IV index 0 while the IV index is unknown", async () => {
+    const sequence = await SequenceAllocator.open(new MemorySequenceStore(), CLIENT, 0);
+    const stack = new MeshStack({ address: CLIENT, netKeys: [NET_KEY], appKeys: [APP_KEY], ivIndex: 0, ivIndexKnown: false, sequence });
+    expect(await stack.handleBeacon(encodeSecureNetworkBeacon(NET_KEY, 0, true))).toBe(false);
+    expect(stack.ivIndexConfirmed).toBe(false);
+    expect(await stack.handleBeacon(encodeSecureNetworkBeacon(NET_KEY, 7, true))).toBe(true);
+    expect([stack.ivIndex, stack.ivUpdate, stack.txIvIndex]).toEqual([7, true, 6]);
+    stack.close();
+  });
+
+  it("should ignore a beacon with the IV update flag at the largest IV index step of 42 plus one", async () => {
+    const sequence = await SequenceAllocator.open(new MemorySequenceStore(), CLIENT, 100);
+    const stack = new MeshStack({ address: CLIENT, netKeys: [NET_KEY], appKeys: [APP_KEY], ivIndex: 100, sequence });
+    expect(await stack.handleBeacon(encodeSecureNetworkBeacon(NET_KEY, 143, false))).toBe(false);
+    expect(await stack.handleBeacon(encodeSecureNetworkBeacon(NET_KEY, 99, false))).toBe(false);
+    expect(await stack.handleBeacon(encodeSecureNetworkBeacon(NET_KEY, 142, false))).toBe(true);
+    expect(stack.txIvIndex).toBe(142);
+    stack.close();
+  });
+});

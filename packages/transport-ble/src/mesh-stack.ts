@@ -271,6 +271,11 @@ export class MeshStack {
     if (!Number.isInteger(this.defaultTtl) || this.defaultTtl === 1 || this.defaultTtl < 0 || this.defaultTtl > 127) {
       throw new RangeError(`default TTL ${this.defaultTtl} is not 0 or 2-127`);
     }
+    if (!Number.isInteger(options.ivIndex) || options.ivIndex < 0 || options.ivIndex > 0xffffffff) {
+      throw new RangeError(`IV index ${options.ivIndex} is not 32 bits`);
+    }
+    // In an IV update the old index (one less) is used to transmit: there is none below 0.
+    if (options.ivUpdate && options.ivIndex === 0) throw new RangeError("IV index 0 cannot be in an IV update");
     this.ivIndexValue = Math.max(options.ivIndex, options.sequence.currentIvIndex + (options.ivUpdate ? 1 : 0));
     this.ivUpdateValue = options.ivUpdate ?? false;
     this.ivIndexKnown = options.ivIndexKnown ?? true;
@@ -356,6 +361,7 @@ export class MeshStack {
   async handleBeacon(beacon: Uint8Array): Promise<boolean> {
     const b = decodeSecureNetworkBeacon(beacon, this.netKeys);
     if (!b) return false;
+    if (b.ivUpdate && b.ivIndex === 0) return false; // would transmit with IV index -1
     const current = this.ivIndexValue;
     if (!this.ivIndexKnown) {
       this.ivIndexValue = b.ivIndex;
