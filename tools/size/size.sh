@@ -16,13 +16,48 @@ cache=$root/tools/size/.cache
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# nanopb's source package, fetched with apt-get under a private configuration: the machine's
+# own apt sources turned into deb-src entries, with lists and caches kept in $cache/apt so the
+# system's apt state is left untouched. Only the upstream tarball is unpacked (no dpkg-source).
+fetch_nanopb() { # debian version (e.g. 0.4.7-2), destination directory
+    apt=$cache/apt
+    rm -rf "$apt/etc"
+    mkdir -p "$apt/etc/sources.list.d" "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/src"
+    : > "$apt/etc/sources.list"
+    if [ -f /etc/apt/sources.list ]; then
+        sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' /etc/apt/sources.list >> "$apt/etc/sources.list"
+    fi
+    for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        case $f in
+        *.sources) sed 's/^Types:.*/Types: deb-src/' "$f" > "$apt/etc/sources.list.d/$(basename "$f")" ;;
+        *.list) sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" > "$apt/etc/sources.list.d/$(basename "$f")" ;;
+        esac
+    done
+    set -- "$1" "$2" -o Dir::Etc::SourceList="$apt/etc/sources.list" \
+        -o Dir::Etc::SourceParts="$apt/etc/sources.list.d" -o Dir::State::Lists="$apt/lists" \
+        -o Dir::Cache="$apt/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+    ver=$1 dest=$2
+    shift 2
+    apt-get -qq "$@" update >&2
+    (cd "$apt/src" && apt-get -qq "$@" source --download-only "nanopb=$ver" >&2)
+    # Upstream version: no epoch, no Debian revision.
+    up=$(printf '%s' "$ver" | sed 's/^[0-9]*://; s/-[^-]*$//')
+    set -- "$apt/src"/nanopb_"$up".orig.tar.*
+    [ -f "$1" ] || { echo "size.sh: no nanopb_$up.orig.tar.* downloaded" >&2; exit 1; }
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+    tar xf "$1" -C "$dest.tmp"
+    # The tarball holds one top-level directory (nanopb-<version> upstream).
+    top=$(find "$dest.tmp" -mindepth 1 -maxdepth 1 -type d)
+    [ -f "$top/pb_decode.c" ] || { echo "size.sh: $1 holds no pb_decode.c" >&2; exit 1; }
+    rm -rf "$dest" && mv "$top" "$dest" && rm -rf "$dest.tmp"
+}
+
 if [ -z "${NANOPB_SRC:-}" ]; then
-    ver=$(dpkg-query -W -f='${Version}' libnanopb-dev | sed 's/-[^-]*$//')
-    NANOPB_SRC=$cache/nanopb-$ver
+    ver=$(dpkg-query -W -f='${Version}' libnanopb-dev)
+    NANOPB_SRC=$cache/nanopb-$(printf '%s' "$ver" | sed 's/^[0-9]*://; s/-[^-]*$//')
     if [ ! -f "$NANOPB_SRC/pb_decode.c" ]; then
-        mkdir -p "$cache"
-        curl -sSfL "http://deb.debian.org/debian/pool/main/n/nanopb/nanopb_$ver.orig.tar.gz" |
-            tar xz -C "$cache"
+        fetch_nanopb "$ver" "$NANOPB_SRC"
     fi
 fi
 
