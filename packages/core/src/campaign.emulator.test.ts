@@ -8,6 +8,7 @@ import {
   decodeVendor,
   UpdateStartSchema,
   type DataFrame,
+  type Manifest,
   type UpdateStatus,
 } from "@meshota/proto";
 import { afterEach, describe, expect, it } from "vitest";
@@ -18,7 +19,9 @@ import { VirtualClock } from "./clock.js";
 import { describeErrorCode, errorCodeName } from "./distributor/types.js";
 import { buildImage } from "./image/fixture.js";
 import { readImage } from "./image/reader.js";
-import { generateSigningKey, publicKeyRaw, signImage } from "./signing.js";
+import { generateSigningKey, manifestFromImage, publicKeyRaw, signImage, signManifest } from "./signing.js";
+import { sha256 } from "./hash.js";
+import type { EspImage } from "./image/reader.js";
 
 const binary = defaultEmulatorPath();
 const haveBinary = emulatorAvailable(binary);
@@ -231,6 +234,81 @@ describe.skipIf(!haveBinary)("Campaign against the C node emulator", () => {
     }
     expect((await h.emu.status(0x800)).phase).toBe(Phase.NONE);
     expect(await ask(manifest, signature, 0x2000)).toMatchObject({ phase: Phase.STARTING, error: ErrorCode.NONE });
+  });
+
+  it("should report what the C core finds in the received image: hash, format, manifest", async () => {
+    const h = await start([[0x0900], [0x0901], [0x0902]], 12_000);
+    const keys = await testKeys();
+    const valid = h.image;
+    // 0x900: the manifest names another image of the same size (hash mismatch).
+    const other = await readImage(
+      await buildImage({ chip: 5, version: "2.0.0", projectName: "demo", size: 12_000, seed: 2 })
+    );
+    // 0x901: signed bytes that hash right but are no app image (bad image).
+    const junk = valid.bytes.slice();
+    junk[0] = 0x00;
+    // 0x902: a valid image whose app description disagrees with the signed manifest.
+    const liar = await readImage(await buildImage({ chip: 5, version: "2.0.9", projectName: "demo", size: 12_000 }));
+    const cases: [number, EspImage, Manifest][] = [
+      [0x900, valid, manifestFromImage(other)],
+      [
+        0x901,
+        { ...valid, bytes: junk, sha256: await sha256(junk) },
+        { ...manifestFromImage(valid), imageSha256: await sha256(junk) },
+      ],
+      [0x902, liar, { ...manifestFromImage(liar), version: "2.0.0" }],
+    ];
+    const reports = [];
+    for (const [address, image, manifest] of cases) {
+      const signed = { manifest, signature: await signManifest(manifest, keys.privateKey) };
+      const campaign = new Campaign({
+        transport: h.transport,
+        image,
+        signed,
+        clock: h.clock,
+        targets: [address],
+        hostChecks: false,
+      });
+      reports.push((await drive(campaign.run(), h.clock, h.transport)).targets[0]!.failure);
+    }
+    expect(reports.map((f) => f?.codeName)).toEqual([
+      "ERROR_CODE_HASH_MISMATCH",
+      "ERROR_CODE_BAD_IMAGE",
+      "ERROR_CODE_MANIFEST_MISMATCH",
+    ]);
+    expect(reports.every((f) => f?.source === "node")).toBe(true);
+    for (const [address] of cases)
+      expect(await h.emu.status(address)).toMatchObject({ phase: Phase.FAILED, version: "1.0.0" });
+  });
+
+  it("should report BUSY for a node in another campaign's session, and update it after cancelling that", async () => {
+    const h = await start([[0x0a00]], 60_000);
+    const first = h.campaign({ chunkGapMs: 20 });
+    let suspended = false;
+    void first.run();
+    await drive(
+      (async () => {
+        while (!suspended) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      h.clock,
+      h.transport,
+      {
+        onStep: async () => {
+          if (!suspended && chunksSent(h.transport).length > 20) {
+            suspended = true;
+            await first.suspend();
+          }
+        },
+      }
+    );
+    const second = h.campaign();
+    let report = await drive(second.run(), h.clock, h.transport);
+    expect(report.targets[0]!.failure).toMatchObject({ codeName: "ERROR_CODE_BUSY", source: "node" });
+    await drive(second.cancelTarget(0xa00, { anySession: true }), h.clock, h.transport);
+    expect((await h.emu.status(0xa00)).phase).toBe(Phase.CANCELLED);
+    second.retryCancelled();
+    report = await drive(second.run(), h.clock, h.transport);
+    expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0" });
   });
 
   it("should roll the node back when the post-update test fails", async () => {
