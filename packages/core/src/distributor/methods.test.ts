@@ -2,7 +2,7 @@ import { ErrorCode, Method, Opcode } from "@meshota/proto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setup } from "../../test/harness.js";
 import type { CampaignEvent } from "../campaign.js";
-import { tcpMethod, wifiMethod } from "./methods.js";
+import { espnowMethod, tcpMethod, wifiMethod } from "./methods.js";
 
 const PASSWORD = "s3cret-Passphrase!";
 
@@ -89,5 +89,28 @@ describe("side-channel methods", () => {
     expect(held).toBeGreaterThan(20_000);
     expect(report.targets[0]!.failure!.message).toBe(`no progress for 10000 ms at ${held} of ${h.image.size} bytes`);
     expect(report.targets[0]!.bytesDone).toBe(held);
+  });
+});
+
+describe("espnowMethod", () => {
+  it("should name the channel, the distributor and the payload size in UpdateStart", async () => {
+    const mac = new Uint8Array([0x02, 0, 0, 0, 0xbe, 0xef]);
+    const seen: unknown[] = [];
+    const h = await setup({
+      node: () => ({
+        methods: [Method.ESPNOW],
+        sideChannel: (m) => {
+          seen.push(m);
+          return m.case === "espnow" ? h.image.bytes : ErrorCode.NETWORK;
+        },
+      }),
+    });
+    const report = await h.clock.run(
+      h.campaign({ methods: [espnowMethod({ channel: 11, distributorMac: mac, payloadSize: 226 })] }).run()
+    );
+    expect(report.targets[0]).toMatchObject({ outcome: "done", method: Method.ESPNOW });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ case: "espnow", value: { channel: 11, distributorMac: mac, payloadSize: 226 } });
+    expect(() => espnowMethod({ channel: 15, distributorMac: mac })).toThrow("Wi-Fi channel 15 is not 1-14");
   });
 });

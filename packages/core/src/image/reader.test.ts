@@ -182,4 +182,31 @@ describe("readImage", () => {
     expect(e.defect).toBe("trailing-data");
     expect(e.message).toBe("16 unexpected bytes after the image end at offset 0x400 (no signature sector at 0x10000)");
   });
+
+  it("should refuse an app description cut short by its segment", async () => {
+    // One 64-byte segment that starts with the app description magic: too short for it.
+    const bytes = new Uint8Array(0x70);
+    const view = new DataView(bytes.buffer);
+    bytes[0] = 0xe9;
+    bytes[1] = 1;
+    view.setUint16(12, ChipId.ESP32C3, true);
+    view.setUint32(24, 0x3c000020, true);
+    view.setUint32(28, 64, true);
+    view.setUint32(0x20, 0xabcd5432, true);
+    let checksum = 0xef;
+    for (let i = 0x20; i < 0x60; i++) checksum ^= bytes[i]!;
+    bytes[0x6f] = checksum;
+    const e = await defectOf(bytes);
+    expect(e.defect).toBe("bad-app-desc");
+    expect(e.message).toBe("first segment is 64 bytes, too short for the 256-byte esp_app_desc_t");
+  });
+
+  it("should refuse more than one signature sector of bytes", async () => {
+    const bytes = await buildImage({ size: 2000, signatureSector: true });
+    const longer = new Uint8Array(bytes.length + 16);
+    longer.set(bytes);
+    const e = await defectOf(longer);
+    expect(e.defect).toBe("trailing-data");
+    expect(e.message).toBe("16 unexpected bytes after the signature sector at offset 0x11000");
+  });
 });

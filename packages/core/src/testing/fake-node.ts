@@ -367,6 +367,12 @@ export class FakeNode {
     };
     this.#status(src);
     if (start.method.case === "wifi" || start.method.case === "tcp") void this.#feedFromSideChannel(this.#session);
+    if (start.method.case === "espnow") {
+      // A host-side ESP-NOW distributor (not a relay node of the fleet) is modelled by the
+      // side channel; without one the node waits for a relay.
+      const source = this.options.sideChannel(start.method);
+      if (typeof source !== "number") void this.#feed(this.#session, source);
+    }
   }
 
   async #feedFromSideChannel(s: Session): Promise<void> {
