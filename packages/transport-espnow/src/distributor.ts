@@ -203,16 +203,39 @@ class Distribution {
 
   #pump(): void {
     if (this.#phase !== "sending") return;
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && this.#phase === "sending") {
       const frame = this.#queue[0]!;
       const kind = frame.length > 0 ? decodeKind(frame) : "chunk";
-      const accepted = this.#link.send(BROADCAST_MAC, frame, (outcome) => this.#sendDone(outcome));
+      const accepted = this.#send(BROADCAST_MAC, frame, (outcome) => this.#sendDone(outcome));
       if (!accepted) return;
       this.#queue.shift();
       this.#inFlight++;
       this.#sent[kind === "info" ? "infos" : kind === "done" ? "done" : "chunks"]++;
     }
-    if (this.#inFlight === 0) this.#endOfSending();
+    if (this.#phase === "sending" && this.#inFlight === 0) this.#endOfSending();
+  }
+
+  /**
+   * link.send(), turning a radio that throws (the bridge dongle is gone) into the end of the
+   * distribution: every pending target fails with ERROR_CODE_NETWORK.
+   */
+  #send(dst: Uint8Array, frame: Uint8Array, done?: (outcome: SendOutcome) => void): boolean {
+    try {
+      return this.#link.send(dst, frame, done);
+    } catch (error) {
+      this.#linkFailed(error);
+      return false;
+    }
+  }
+
+  #linkFailed(error: unknown): void {
+    if (this.#phase === "finished") return;
+    this.#cancelWindow?.();
+    this.#cancelAsk?.();
+    this.#queue = [];
+    const why = error instanceof Error ? error.message : String(error);
+    for (const t of this.#targets.values()) if (t.state === "pending") this.#settle(t, ErrorCode.NETWORK, `the radio failed: ${why}`);
+    this.#finish();
   }
 
   #sendDone(_outcome: SendOutcome): void {
@@ -230,7 +253,8 @@ class Distribution {
     const frame = this.#info(this.#round);
     const send = (): void => {
       if (this.#phase !== "idle") return;
-      if (!this.#link.send(BROADCAST_MAC, frame, () => this.#openWindow())) {
+      if (!this.#send(BROADCAST_MAC, frame, () => this.#openWindow())) {
+        if ((this.#phase as Phase) === "finished") return;
         this.#link.onWritable(() => {
           this.#link.onWritable(() => this.#pump());
           send();
@@ -261,7 +285,8 @@ class Distribution {
     const frame = this.#info(round);
     for (const t of this.#targets.values()) {
       if (t.state !== "pending" || t.reported) continue;
-      if (this.#link.send(parseMacKey(t.mac), frame)) this.#sent.requests++;
+      if (this.#send(parseMacKey(t.mac), frame)) this.#sent.requests++;
+      if ((this.#phase as Phase) === "finished") return;
     }
   }
 
@@ -367,7 +392,11 @@ class Distribution {
     // Tell listeners no more chunks will come; a lost TransferDone costs nothing, the targets
     // that finished already know, the others fail by their own receive timeout.
     const done = encodeFrame({ body: { case: "done", value: { sessionId: this.#o.sessionId, error: ErrorCode.NONE } } }, this.#link.maxPayload);
-    if (this.#link.send(BROADCAST_MAC, done)) this.#sent.done++;
+    try {
+      if (this.#link.send(BROADCAST_MAC, done)) this.#sent.done++;
+    } catch {
+      // The radio is gone; the outcome of every target is already settled.
+    }
     this.#link.onReceive(undefined);
     this.#link.onWritable(undefined);
     this.#resolve({

@@ -1,6 +1,8 @@
 // The host end against a fake dongle written from the protocol description (the C dongle is
 // exercised in bridge.e2e.test.ts).
 import { describe, expect, it } from "vitest";
+import { ErrorCode } from "@meshota/proto";
+import { startDistribution, type DistributionResult } from "../distributor.js";
 import { Scheduler } from "../sim/scheduler.js";
 import { BridgeClient, type ByteStream } from "./client.js";
 import { BridgeError } from "./errors.js";
@@ -13,6 +15,10 @@ interface FakeOptions {
   /** Drop the dongle's n-th outgoing frame (0-based). */
   dropOut?: number[];
   silent?: boolean;
+  /** Report every SEND as sent right after its ACK. */
+  autoSent?: boolean;
+  /** Stop answering after this many commands. */
+  dieAfter?: number;
 }
 
 class FakeDongle implements ByteStream {
@@ -50,8 +56,10 @@ class FakeDongle implements ByteStream {
     const seq = this.queue.shift()!;
     this.emit(MsgType.SENT, [seq, outcome, this.free()]);
   }
+  handled = 0;
   #handle(body: Uint8Array): void {
-    if (this.o.silent) return;
+    if (this.o.silent || (this.o.dieAfter !== undefined && this.handled >= this.o.dieAfter)) return;
+    this.handled++;
     const [type, seq] = [body[0]!, body[1]!];
     if (type === MsgType.HELLO) {
       return this.emit(MsgType.HELLO_ACK, [this.o.version ?? 1, 1, 250, 0, 2, 0, 0, 0, 0, 9, 6, this.o.slots ?? 4, seq]);
@@ -62,7 +70,9 @@ class FakeDongle implements ByteStream {
       if (this.queue.length >= (this.o.slots ?? 4)) return this.emit(MsgType.ACK, [seq, 1, 0]);
       this.sends.push({ seq, dst: [...body.subarray(2, 8)], payload: [...body.subarray(8)] });
       this.queue.push(seq);
-      return this.emit(MsgType.ACK, [seq, 0, this.free()]);
+      this.emit(MsgType.ACK, [seq, 0, this.free()]);
+      if (this.o.autoSent) this.completeOne();
+      return;
     }
     if (type === MsgType.SET_CHANNEL) return this.emit(MsgType.ACK, [seq, body[2]! <= 14 ? 0 : 3, this.free()]);
   }
@@ -155,5 +165,23 @@ describe("BridgeClient", () => {
     sched.run({ limitMs: sched.now() + 1000 });
     await p;
     expect(client.info.channel).toBe(11);
+  });
+});
+
+describe("distribution over a bridge that stops answering", () => {
+  it("should end with ERROR_CODE_NETWORK for every pending target instead of stalling", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched, { autoSent: true, dieAfter: 6 });
+    const client = await connect(sched, dongle);
+    let result: DistributionResult | undefined;
+    const targets = [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(2, 0, 0, 0, 0, 2)];
+    startDistribution(client, sched, { sessionId: 9, image: new Uint8Array(232 * 10), targets }, (r) => (result = r));
+    sched.run({ until: () => result !== undefined, limitMs: sched.now() + 60_000 });
+    expect(result).toBeDefined();
+    expect(result!.targets.map((t) => [t.error, t.reason])).toEqual([
+      [ErrorCode.NETWORK, "the radio failed: no answer from the bridge to command 0x3 after 4 attempts"],
+      [ErrorCode.NETWORK, "the radio failed: no answer from the bridge to command 0x3 after 4 attempts"],
+    ]);
+    expect(dongle.sends).toHaveLength(5); // HELLO was the first command
   });
 });

@@ -71,7 +71,11 @@ export interface BridgeStats {
   received: number;
   /** SEND frames refused with BUSY (sent again later). */
   busy: number;
+  /** Frames dropped for a bad CRC. */
   crcErrors: number;
+  /** Blocks dropped as too long or not valid COBS. */
+  framingErrors: number;
+  /** Frames with a valid CRC but an unknown type or short fields. */
   malformed: number;
 }
 
@@ -87,7 +91,7 @@ interface Command {
 
 /** A connected bridge dongle. Create with BridgeClient.connect(). */
 export class BridgeClient implements EspNowLink {
-  readonly stats: BridgeStats = { retransmits: 0, rxGaps: 0, received: 0, busy: 0, crcErrors: 0, malformed: 0 };
+  readonly stats: BridgeStats = { retransmits: 0, rxGaps: 0, received: 0, busy: 0, crcErrors: 0, framingErrors: 0, malformed: 0 };
   #stream: ByteStream;
   #o: BridgeOptions;
   #deframer = new Deframer();
@@ -231,7 +235,7 @@ export class BridgeClient implements EspNowLink {
       this.#onFrame(frame);
     }
     this.stats.crcErrors = this.#deframer.stats.crcErrors;
-    this.stats.malformed += 0;
+    this.stats.framingErrors = this.#deframer.stats.malformed + this.#deframer.stats.oversize;
   }
 
   #onFrame(frame: DongleFrame): void {
@@ -311,6 +315,8 @@ export class BridgeClient implements EspNowLink {
       p.done?.("failed");
     }
     this.#pendingSent.clear();
+    // Wake a waiting sender: its next send() throws this error instead of waiting forever.
+    this.#onWritable?.();
   }
 }
 
