@@ -1,4 +1,5 @@
 /* The node update state machine: checks, transfer over every method, resume, verification. */
+#include <stddef.h>
 #include <string.h>
 
 #include "meshota_codec.h"
@@ -82,6 +83,21 @@ static uint32_t first_missing(const meshota_node_t *n)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sending                                                                                    */
+
+void *mo_frame_begin(meshota_node_t *n, pb_size_t which)
+{
+    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
+    n->msg.frame.which_body = which;
+    return &n->msg.frame.body;
+}
+
+/* n->msg.frame := TransferDone for this node's session with @p error. */
+static void frame_done(meshota_node_t *n, ecode_t error)
+{
+    meshota_v1_TransferDone *d = mo_frame_begin(n, meshota_v1_DataFrame_done_tag);
+    d->session_id = n->s.session_id;
+    d->error = error;
+}
 
 meshota_err_t mo_send_control(meshota_node_t *n, uint16_t addr, uint8_t opcode,
                               const pb_msgdesc_t *fields, const void *msg)
@@ -223,10 +239,7 @@ static void stop_transport(meshota_node_t *n, ecode_t why)
     const meshota_port_t *p = n->port;
     if (MESHOTA_WITH_TCP && n->net_state != 0) {
         if (n->net_state == 2) {
-            memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-            n->msg.frame.which_body = meshota_v1_DataFrame_done_tag;
-            n->msg.frame.body.done.session_id = n->s.session_id;
-            n->msg.frame.body.done.error = why;
+            frame_done(n, why);
             (void)net_send_frame(n);
         }
         p->net_close(p->ctx);
@@ -250,10 +263,7 @@ static void espnow_send_done(meshota_node_t *n, ecode_t error)
     }
     meshota_peer_t to = {.has_mac = true};
     memcpy(to.mac, n->s.m.espnow.distributor_mac.bytes, 6);
-    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-    n->msg.frame.which_body = meshota_v1_DataFrame_done_tag;
-    n->msg.frame.body.done.session_id = n->s.session_id;
-    n->msg.frame.body.done.error = error;
+    frame_done(n, error);
     (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &to);
 }
 
@@ -443,6 +453,21 @@ static void verify_step(meshota_node_t *n)
 /* ------------------------------------------------------------------------------------------ */
 /* Control messages                                                                           */
 
+/* UpdateStart's method oneof tags (10 wifi ... 13 mesh) follow the Method numbers (1 ... 4). */
+_Static_assert(meshota_v1_UpdateStart_wifi_tag - 9 == METHOD(WIFI) &&
+                   meshota_v1_UpdateStart_tcp_tag - 9 == METHOD(TCP) &&
+                   meshota_v1_UpdateStart_espnow_tag - 9 == METHOD(ESPNOW) &&
+                   meshota_v1_UpdateStart_mesh_tag - 9 == METHOD(MESH),
+               "UpdateStart method tags no longer follow the Method enum");
+/* The session keeps the method parameters as UpdateStart carries them. */
+_Static_assert(sizeof(((meshota_session_t *)0)->m) == sizeof(((meshota_v1_UpdateStart *)0)->method),
+               "meshota_session_t.m differs from UpdateStart.method");
+
+static meshota_v1_Method method_of(pb_size_t which_method)
+{
+    return (meshota_v1_Method)(which_method - 9);
+}
+
 static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, uint16_t *chunk)
 {
     const meshota_v1_Manifest *m = &u->manifest;
@@ -492,18 +517,20 @@ static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, u
         return ERR(PROJECT_MISMATCH);
     }
 
+    if (u->which_method < meshota_v1_UpdateStart_wifi_tag ||
+        u->which_method > meshota_v1_UpdateStart_mesh_tag) {
+        return ERR(MALFORMED);
+    }
+    meshota_v1_Method method = method_of(u->which_method);
     uint32_t size = 0;
-    meshota_v1_Method method = METHOD(NONE);
-    switch (u->which_method) {
-    case meshota_v1_UpdateStart_wifi_tag:
-        method = METHOD(WIFI);
+    switch (method) {
+    case METHOD(WIFI):
         size = MESHOTA_STREAM_UNIT;
         if (!MESHOTA_WITH_WIFI || p->stream_open == NULL || p->stream_read == NULL) {
             return ERR(UNSUPPORTED_METHOD);
         }
         break;
-    case meshota_v1_UpdateStart_tcp_tag:
-        method = METHOD(TCP);
+    case METHOD(TCP):
         if (!MESHOTA_WITH_TCP || p->net_open == NULL || p->net_send == NULL ||
             p->net_close == NULL) {
             return ERR(UNSUPPORTED_METHOD);
@@ -513,19 +540,15 @@ static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, u
             return ERR(MALFORMED);
         }
         break;
-    case meshota_v1_UpdateStart_espnow_tag:
-        method = METHOD(ESPNOW);
+    case METHOD(ESPNOW):
         size = u->method.espnow.payload_size;
         if (u->method.espnow.channel < 1 || u->method.espnow.channel > 14) {
             return ERR(MALFORMED);
         }
         break;
-    case meshota_v1_UpdateStart_mesh_tag:
-        method = METHOD(MESH);
+    default:
         size = u->method.mesh.chunk_size;
         break;
-    default:
-        return ERR(MALFORMED);
     }
     if ((n->cfg.methods & MESHOTA_METHOD_BIT(method)) == 0) {
         return ERR(UNSUPPORTED_METHOD);
@@ -591,24 +614,12 @@ static void handle_update_start(meshota_node_t *n, uint16_t from)
     memcpy(s->prev_version, n->running.version, sizeof(s->prev_version));
     s->chunk_size = chunk;
     s->chunk_count = chunk == 0 ? 0 : (m->image_size + chunk - 1u) / chunk;
-    switch (u->which_method) {
-    case meshota_v1_UpdateStart_wifi_tag:
-        s->method = METHOD(WIFI);
-        s->m.wifi = u->method.wifi;
-        break;
-    case meshota_v1_UpdateStart_tcp_tag:
-        s->method = METHOD(TCP);
-        s->m.tcp = u->method.tcp;
-        break;
-    case meshota_v1_UpdateStart_espnow_tag:
-        s->method = METHOD(ESPNOW);
-        s->m.espnow = u->method.espnow;
-        break;
-    default:
-        s->method = METHOD(MESH);
-        s->m.mesh = u->method.mesh;
-        break;
-    }
+    s->method = (uint8_t)method_of(u->which_method);
+    /* The active member only: the rest of the decode buffer may hold an earlier message. */
+    static const uint16_t method_size[] = {
+        sizeof(u->method.wifi), sizeof(u->method.tcp), sizeof(u->method.espnow),
+        sizeof(u->method.mesh)};
+    memcpy(&s->m, &u->method, method_size[s->method - 1]);
     if (n->pend_session == u->session_id) {
         memcpy(s->ssid, n->pend_ssid, sizeof(s->ssid));
         memcpy(s->password, n->pend_password, sizeof(s->password));
@@ -847,9 +858,7 @@ static void build_missing(meshota_node_t *n)
 {
     const meshota_session_t *s = &n->s;
     const uint8_t *bm = BITMAP(n);
-    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-    n->msg.frame.which_body = meshota_v1_DataFrame_missing_tag;
-    meshota_v1_MissingChunks *mc = &n->msg.frame.body.missing;
+    meshota_v1_MissingChunks *mc = mo_frame_begin(n, meshota_v1_DataFrame_missing_tag);
     mc->session_id = s->session_id;
     mc->missing_total = s->chunk_count - n->chunks_done;
     uint32_t first = first_missing(n);
@@ -942,14 +951,9 @@ static void answer_round(meshota_node_t *n, meshota_bearer_t bearer, const mesho
 {
     const meshota_session_t *s = &n->s;
     if (s->phase == PHASE(FAILED)) {
-        memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-        n->msg.frame.which_body = meshota_v1_DataFrame_done_tag;
-        n->msg.frame.body.done.session_id = s->session_id;
-        n->msg.frame.body.done.error = (ecode_t)s->error;
+        frame_done(n, (ecode_t)s->error);
     } else if (s->chunk_count != 0 && n->chunks_done == s->chunk_count) {
-        memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-        n->msg.frame.which_body = meshota_v1_DataFrame_done_tag;
-        n->msg.frame.body.done.session_id = s->session_id;
+        frame_done(n, ERR(NONE));
     } else {
         build_missing(n);
     }
@@ -1033,9 +1037,7 @@ void meshota_node_net_connected(meshota_node_t *n)
     }
     n->net_state = 2;
     meshota_stream_reset(&n->rx);
-    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-    n->msg.frame.which_body = meshota_v1_DataFrame_fetch_tag;
-    meshota_v1_FetchRequest *fr = &n->msg.frame.body.fetch;
+    meshota_v1_FetchRequest *fr = mo_frame_begin(n, meshota_v1_DataFrame_fetch_tag);
     fr->session_id = n->s.session_id;
     fr->token.size = n->s.m.tcp.token.size;
     memcpy(fr->token.bytes, n->s.m.tcp.token.bytes, sizeof(fr->token.bytes));
@@ -1115,11 +1117,7 @@ void meshota_node_net_closed(meshota_node_t *n, meshota_err_t reason)
     mo_log(n, MESHOTA_LOG_INFO, "connection closed (0x%x)", (unsigned)reason);
     n->net_state = 0; /* Already closed: no TransferDone, no net_close. */
     n->transport_up = 0;
-    n->net_failures++;
-    n->net_retry_at_ms = now_ms(n) + (uint64_t)MESHOTA_NET_BACKOFF_MS * n->net_failures;
-    if (n->net_failures > MESHOTA_NET_MAX_RETRIES && is_receiving(n)) {
-        fail(n, ERR(NETWORK));
-    }
+    net_drop(n, ERR(NETWORK));
 }
 
 #else /* MESHOTA_WITH_TCP */
@@ -1337,18 +1335,31 @@ static void resume_after_restart(meshota_node_t *n)
     }
 }
 
+typedef void (*any_fn_t)(void);
+
+/* The required callbacks are the run flash_size ... random (one loop, not 19 tests) and send. */
+_Static_assert(offsetof(meshota_port_t, random) - offsetof(meshota_port_t, flash_size) ==
+                   18 * sizeof(any_fn_t),
+               "meshota_port_t: required callbacks flash_size ... random must be contiguous");
+
+static bool port_complete(const meshota_port_t *p)
+{
+    for (const char *at = (const char *)&p->flash_size; at <= (const char *)&p->random;
+         at += sizeof(any_fn_t)) {
+        any_fn_t f;
+        memcpy(&f, at, sizeof(f));
+        if (f == NULL) {
+            return false;
+        }
+    }
+    return p->send != NULL;
+}
+
 meshota_err_t meshota_node_init(meshota_node_t *n, const meshota_port_t *port,
                                 const meshota_node_config_t *cfg)
 {
     if (n == NULL || port == NULL || cfg == NULL || cfg->public_key == NULL ||
-        cfg->public_key[0] != 0x04 || port->flash_size == NULL || port->flash_erase == NULL ||
-        port->flash_write == NULL || port->flash_read == NULL || port->boot_set_next == NULL ||
-        port->boot_confirm == NULL || port->boot_rollback == NULL || port->boot_state == NULL ||
-        port->running_info == NULL || port->restart == NULL || port->kv_get == NULL ||
-        port->kv_set == NULL || port->kv_erase == NULL || port->sha256_start == NULL ||
-        port->sha256_update == NULL || port->sha256_finish == NULL ||
-        port->ecdsa_p256_verify == NULL || port->now_ms == NULL || port->random == NULL ||
-        port->send == NULL) {
+        cfg->public_key[0] != 0x04 || !port_complete(port)) {
         return MESHOTA_ERR_INVALID_ARG;
     }
     memset(n, 0, sizeof(*n));
@@ -1411,13 +1422,6 @@ meshota_v1_RelayPhase meshota_node_relay_phase(const meshota_node_t *n)
     return (meshota_v1_RelayPhase)n->relay.phase;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
 /* strlen bounded by @p max (strnlen is POSIX, not ISO C). */
 static size_t bounded_len(const char *s, size_t max)
 {
@@ -1432,11 +1436,11 @@ void meshota_manifest_signing_bytes(const meshota_v1_Manifest *m, uint8_t out[12
 {
     memset(out, 0, 124);
     memcpy(out, "MOTAMAN1", 8);
-    put_le32(out + 8, m->image_size);
-    put_le32(out + 12, m->secure_version);
-    put_le32(out + 16, m->chip_id);
-    put_le32(out + 20, m->min_chip_rev);
-    put_le32(out + 24, m->max_chip_rev);
+    const uint32_t words[5] = {m->image_size, m->secure_version, m->chip_id, m->min_chip_rev,
+                               m->max_chip_rev};
+    for (size_t i = 0; i < 20; i++) {
+        out[8 + i] = (uint8_t)(words[i / 4] >> (8 * (i % 4))); /* little-endian */
+    }
     memcpy(out + 28, m->image_sha256.bytes, m->image_sha256.size <= 32 ? m->image_sha256.size : 32);
     size_t v = bounded_len(m->version, 31);
     size_t p = bounded_len(m->project_name, 31);

@@ -31,6 +31,9 @@ void mo_log_impl(const meshota_node_t *n, meshota_log_level_t level, const char 
         }                                               \
     } while (0)
 
+/** Clear n->msg.frame, select its body @p which (a meshota_v1_DataFrame_*_tag) and return it. */
+void *mo_frame_begin(meshota_node_t *n, pb_size_t which);
+
 /** Encode n->msg.frame and send it on @p bearer to @p to (MESH: as vendor opcode 0x10). */
 meshota_err_t mo_send_frame(meshota_node_t *n, meshota_bearer_t bearer, const meshota_peer_t *to);
 

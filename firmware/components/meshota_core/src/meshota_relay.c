@@ -192,9 +192,7 @@ void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
 static void send_info(meshota_node_t *n)
 {
     meshota_relay_t *r = &n->relay;
-    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-    n->msg.frame.which_body = meshota_v1_DataFrame_info_tag;
-    meshota_v1_TransferInfo *ti = &n->msg.frame.body.info;
+    meshota_v1_TransferInfo *ti = mo_frame_begin(n, meshota_v1_DataFrame_info_tag);
     ti->session_id = r->session_id;
     ti->image_size = r->image_size;
     ti->chunk_size = r->chunk_size;
@@ -206,9 +204,7 @@ static void send_info(meshota_node_t *n)
 static bool send_chunk(meshota_node_t *n, uint32_t index)
 {
     meshota_relay_t *r = &n->relay;
-    memset(&n->msg.frame, 0, sizeof(n->msg.frame));
-    n->msg.frame.which_body = meshota_v1_DataFrame_chunk_tag;
-    meshota_v1_Chunk *c = &n->msg.frame.body.chunk;
+    meshota_v1_Chunk *c = mo_frame_begin(n, meshota_v1_DataFrame_chunk_tag);
     uint32_t off = index * r->chunk_size;
     uint32_t len = r->image_size - off < r->chunk_size ? r->image_size - off : r->chunk_size;
     c->session_id = r->session_id;
