@@ -99,6 +99,35 @@ describe.skipIf(!BINARY)("C nodes of the emulator on the simulated medium", () =
     expect(await s.emu.status(0x010a)).toMatchObject({ phase: Phase.FAILED, error: ErrorCode.WRONG_CHANNEL });
   }, 120_000);
 
+  it("should bring 50 C receivers to a verified image at 30 % loss, one of them joining late", async () => {
+    const s = await setup();
+    const scheduler = new Scheduler();
+    const medium = new EspNowMedium(scheduler, { seed: 23, defaultLoss: 0.3 });
+    const driver = new EmulatorDriver(medium, s.emu);
+    const origin = medium.addStation({ mac: emulatorMac(ORIGIN), channel: CHANNEL });
+    const nodes = Array.from({ length: 50 }, (_, i) => 0x0400 + i);
+    const stations = [];
+    for (const n of nodes) {
+      await s.emu.addNode(n, { maxChunk: 1440 });
+      stations.push(driver.attach(n, { channel: CHANNEL }));
+      start(s, n, ORIGIN);
+    }
+    const late = stations[49]!;
+    late.powered = false;
+    scheduler.at(1000, () => (late.powered = true)); // round 0 takes about 1 s
+    await s.emu.advance(10);
+    let result: DistributionResult | undefined;
+    startDistribution(origin, scheduler, { sessionId: SESSION, image: s.image, targets: nodes.map(emulatorMac) }, (r) => (result = r));
+    await driver.run(() => result !== undefined, 600_000);
+    expect(result!.targets.filter((t) => !t.ok)).toEqual([]);
+    expect(result!.targets[49]!.round).toBeGreaterThan(1);
+    await driver.advance(2000);
+    for (const n of nodes) {
+      expect((await s.emu.status(n)).phase).toBe(Phase.VERIFIED);
+      expect(await s.emu.sha256(n, "passive", s.image.length)).toBe(s.shaHex);
+    }
+  }, 120_000);
+
   it("should have a C relay node serve targets out of the first distributor's range", async () => {
     const s = await setup();
     const scheduler = new Scheduler();
