@@ -54,11 +54,11 @@ class UdpAir {
     await new Promise<void>((r) => this.socket.bind(0, "127.0.0.1", r));
     return this.socket.address().port;
   }
-  station(mac: Uint8Array, channel: number): EspNowLink {
+  station(mac: Uint8Array, channel: number, maxPayload = 250): EspNowLink {
     let listener: ((src: Uint8Array, p: Uint8Array) => void) | undefined;
     const link: EspNowLink = {
       mac,
-      maxPayload: 250,
+      maxPayload,
       send: (dst, payload, done) => {
         const d = Buffer.concat([Buffer.of(channel), Buffer.from(dst), Buffer.from(mac), Buffer.from(payload)]);
         this.socket.send(d, this.bridgePort, "127.0.0.1", (e) => done?.(e ? "failed" : "sent"));
@@ -74,8 +74,8 @@ class UdpAir {
   }
 }
 
-async function startBridge(peerPort: number, channel: number): Promise<{ child: ChildProcessWithoutNullStreams; pty: string; air: number }> {
-  const child = spawn(BRIDGE!, ["--peer-port", String(peerPort), "--channel", String(channel), "--mac", "02:00:00:00:00:00"]);
+async function startBridge(peerPort: number, channel: number, espnowVersion = 1): Promise<{ child: ChildProcessWithoutNullStreams; pty: string; air: number }> {
+  const child = spawn(BRIDGE!, ["--peer-port", String(peerPort), "--channel", String(channel), "--mac", "02:00:00:00:00:00", "--espnow-version", String(espnowVersion)]);
   const text = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -94,20 +94,22 @@ afterEach(() => {
   for (const s of sockets.splice(0)) s.close();
 });
 
-async function run(open: (pty: string) => Promise<BridgeClient>) {
+async function run(open: (pty: string) => Promise<BridgeClient>, espnowVersion = 1) {
+  const maxPayload = espnowVersion === 2 ? 1470 : 250;
   const air = new UdpAir(0.1);
   sockets.push(air.socket);
   const port = await air.bind();
-  const { child, pty, air: bridgePort } = await startBridge(port, 6);
+  const { child, pty, air: bridgePort } = await startBridge(port, 6, espnowVersion);
   children.push(child);
   air.bridgePort = bridgePort;
   const client = await open(pty);
   expect(client.info.channel).toBe(6);
-  expect(client.maxPayload).toBe(250);
+  expect(client.maxPayload).toBe(maxPayload);
+  expect(client.info.espnowVersion).toBe(espnowVersion);
   const image = testImage(12 * 1024, 3);
   const sha = new Uint8Array(createHash("sha256").update(image).digest());
   const receivers = [1, 2, 3].map(
-    (i) => new EspNowReceiver(air.station(simMac(i), 6), realTimers, { sessionId: 77, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 1440 }),
+    (i) => new EspNowReceiver(air.station(simMac(i), 6, maxPayload), realTimers, { sessionId: 77, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 1440 }),
   );
   // Receiver 4 listens on channel 1: it never hears the distributor.
   const stray = new EspNowReceiver(air.station(simMac(4), 1), realTimers, { sessionId: 77, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 1440 }, { receiveTimeoutMs: 2000 });
@@ -122,6 +124,7 @@ async function run(open: (pty: string) => Promise<BridgeClient>) {
   await client.close();
   expect(result.targets.slice(0, 3).map((t) => t.ok)).toEqual([true, true, true]);
   expect(result.targets[3]).toMatchObject({ ok: false, error: ErrorCode.WRONG_CHANNEL });
+  expect(result.chunkSize).toBe(espnowVersion === 2 ? 1440 : 232);
   for (const r of receivers) expect(Buffer.from(r.image()).equals(Buffer.from(image))).toBe(true);
   expect(stray.chunksHeld).toBe(0);
   expect(client.stats.crcErrors).toBe(0);
@@ -131,6 +134,10 @@ async function run(open: (pty: string) => Promise<BridgeClient>) {
 describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
   it("should work with the port opened by serialport", async () => {
     await run((pty) => openSerialBridge(pty));
+  });
+
+  it("should carry ESP-NOW v2 frames of 1470 bytes", async () => {
+    await run((pty) => openSerialBridge(pty), 2);
   });
 
   it("should work with the pty opened as a raw file descriptor", async () => {
