@@ -153,11 +153,18 @@ function readVarintValue(
   pos: number,
   end: number,
   fromEncoder: boolean,
-): [bigint, number] {
+): [bigint | number, number] {
   const kind = varintKind(field);
   if (kind === "bool") {
     const [v, next] = readVarint32(schema.typeName, bytes, pos, end);
-    return [v === 0 ? 0n : 1n, next];
+    return [v === 0 ? 0 : 1, next];
+  }
+  // Fast path: a varint of up to 4 bytes (below 2^28) is the same for every reading.
+  let small = 0;
+  for (let i = 0, p = pos; i < 4 && p < end; i++, p++) {
+    const b = bytes[p]!;
+    small |= (b & 0x7f) << (7 * i);
+    if ((b & 0x80) === 0) return [small, p + 1];
   }
   const [value, next] = readVarint64(schema.typeName, bytes, pos, end);
   const name = `${schema.typeName}.${field.name}`;
@@ -195,20 +202,66 @@ function expectedWireType(field: DescField): WireType {
 
 /** Output buffer of the canonical form. */
 class Out {
-  bytes: number[] = [];
-  varint(value: bigint): void {
-    let v = value;
+  private buf: Uint8Array;
+  length = 0;
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+  varint(value: bigint | number): void {
+    if (typeof value === "number" && value <= 0xffff_ffff) {
+      this.room(5);
+      let v = value;
+      while (v >= 0x80) {
+        this.buf[this.length++] = (v & 0x7f) | 0x80;
+        v = Math.floor(v / 128);
+      }
+      this.buf[this.length++] = v;
+      return;
+    }
+    this.room(10);
+    let v = BigInt(value);
     while (v >= 0x80n) {
-      this.bytes.push(Number(v & 0x7fn) | 0x80);
+      this.buf[this.length++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
     }
-    this.bytes.push(Number(v));
+    this.buf[this.length++] = Number(v);
   }
   tag(fieldNo: number, wireType: WireType): void {
-    this.varint(BigInt(fieldNo) * 8n + BigInt(wireType));
+    this.varint(fieldNo * 8 + wireType);
   }
-  raw(bytes: Uint8Array | number[]): void {
-    for (const b of bytes) this.bytes.push(b);
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+  /** Starts a length-delimited field whose content is written next; returns its mark. */
+  open(fieldNo: number): number {
+    this.tag(fieldNo, WireType.LengthDelimited);
+    this.room(5);
+    this.length += 5;
+    return this.length;
+  }
+  /** Ends the field started at `mark`: writes its length in the fewest bytes. */
+  close(mark: number): void {
+    const size = this.length - mark;
+    let lengthBytes = 1;
+    for (let v = size; v >= 0x80; v = Math.floor(v / 128)) lengthBytes++;
+    const at = mark - 5;
+    let v = size;
+    for (let i = 0; i < lengthBytes; i++, v = Math.floor(v / 128)) this.buf[at + i] = (v & 0x7f) | (i < lengthBytes - 1 ? 0x80 : 0);
+    if (lengthBytes < 5) {
+      this.buf.copyWithin(at + lengthBytes, mark, this.length);
+      this.length -= 5 - lengthBytes;
+    }
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
   }
 }
 
@@ -226,10 +279,10 @@ const newHeld = (): Held => ({ badStrings: new Set(), subs: new Map(), oneofCase
 
 function transcodeChecked(schema: DescMessage, bytes: Uint8Array, fromEncoder = false): Uint8Array {
   const held = newHeld();
-  const out = new Out();
+  const out = new Out(bytes.length + 16);
   transcode(schema, bytes, 0, bytes.length, 0, held, out, fromEncoder);
   checkHeldStrings(schema, held);
-  return new Uint8Array(out.bytes);
+  return out.bytes();
 }
 
 function checkHeldStrings(schema: DescMessage, held: Held): void {
@@ -326,32 +379,28 @@ function transcode(
       pos = valueEnd;
       const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
       if (packed) {
-        const inner = new Out();
+        const mark = out.open(fieldNo);
         let n = 0;
         for (let p = valueStart; p < valueEnd; n++) {
           if (expected === WireType.Varint) {
             const [v, next] = readVarintValue(schema, field, bytes, p, valueEnd, fromEncoder);
-            inner.varint(v);
+            out.varint(v);
             p = next;
           } else {
             const next = p + (expected === WireType.Bit32 ? 4 : 8);
             if (next > valueEnd) throw new MalformedMessageError(typeName, `${name} packed array is truncated`, valueStart);
-            inner.raw(bytes.subarray(p, next));
+            out.raw(bytes.subarray(p, next));
             p = next;
           }
         }
         counts.set(fieldNo, (counts.get(fieldNo) ?? 0) + n);
-        out.tag(fieldNo, wireType);
-        out.varint(BigInt(inner.bytes.length));
-        out.raw(inner.bytes);
+        out.close(mark);
       } else if (kind === "message") {
         let sub = held.subs.get(fieldNo);
         if (!sub || field.fieldKind === "list") held.subs.set(fieldNo, (sub = newHeld()));
-        const inner = new Out();
-        transcode(field.message!, bytes, valueStart, valueEnd, depth + 1, sub, inner, fromEncoder);
-        out.tag(fieldNo, wireType);
-        out.varint(BigInt(inner.bytes.length));
-        out.raw(inner.bytes);
+        const mark = out.open(fieldNo);
+        transcode(field.message!, bytes, valueStart, valueEnd, depth + 1, sub, out, fromEncoder);
+        out.close(mark);
         if (field.fieldKind === "list") counts.set(fieldNo, (counts.get(fieldNo) ?? 0) + 1);
       } else {
         if (bound?.kind === "string" && length > bound.max - 1) {
@@ -381,7 +430,7 @@ function transcode(
           }
         }
         out.tag(fieldNo, wireType);
-        out.varint(BigInt(value.length));
+        out.varint(value.length);
         out.raw(value);
         if (field.fieldKind === "list") counts.set(fieldNo, (counts.get(fieldNo) ?? 0) + 1);
       }
