@@ -5,6 +5,26 @@
  * The application initialises NVS, the default event loop and Wi-Fi in station mode
  * (esp_wifi_init, esp_wifi_set_mode(WIFI_MODE_STA), esp_wifi_start) and then calls
  * meshota_bridge_esp_start() once. The bridge owns ESP-NOW and the given UART from then on.
+ *
+ * @code
+ * void app_main(void)
+ * {
+ *     ESP_ERROR_CHECK(nvs_flash_init());
+ *     ESP_ERROR_CHECK(esp_event_loop_create_default());
+ *     wifi_init_config_t wcfg = WIFI_INIT_CONFIG_DEFAULT();
+ *     ESP_ERROR_CHECK(esp_wifi_init(&wcfg));
+ *     ESP_ERROR_CHECK(esp_wifi_set_storage(WIFI_STORAGE_RAM));
+ *     ESP_ERROR_CHECK(esp_wifi_set_mode(WIFI_MODE_STA));
+ *     ESP_ERROR_CHECK(esp_wifi_start());
+ *     const meshota_bridge_esp_config_t cfg = {
+ *         .uart_num = UART_NUM_0, .tx_pin = -1, .rx_pin = -1, .baud_rate = 921600, .channel = 1,
+ *     };
+ *     ESP_ERROR_CHECK(meshota_bridge_esp_start(&cfg));
+ * }
+ * @endcode
+ * Logging goes to the console UART: when the bridge uses that UART too, set the log level to
+ * none (CONFIG_LOG_DEFAULT_LEVEL_NONE) or move the console, or log lines corrupt frames (the
+ * host drops them by CRC and retries, at a cost).
  */
 #ifndef MESHOTA_BRIDGE_ESP_H
 #define MESHOTA_BRIDGE_ESP_H
