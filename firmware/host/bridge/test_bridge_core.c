@@ -301,6 +301,16 @@ static void received_frames_go_to_the_host_with_mac_and_rssi(void **state)
     assert_int_equal(meshota_bridge_stats(&B)->rx_frames, 1);
 }
 
+static void dongle_frames_start_and_end_with_a_delimiter(void **state)
+{
+    (void)state;
+    const uint8_t v = 1;
+    assert_int_equal(feed(MESHOTA_BRIDGE_HELLO, 0, &v, 1), 1);
+    assert_int_equal(F.uart[0], 0);
+    assert_int_equal(F.uart[F.uart_len - 1], 0);
+    assert_null(memchr(F.uart + 1, 0, F.uart_len - 2));
+}
+
 static void dongle_sequence_numbers_increase_per_frame(void **state)
 {
     (void)state;
@@ -364,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup(bad_lengths_and_channels_are_refused, setup),
         cmocka_unit_test_setup(corrupted_and_oversized_frames_are_dropped_and_counted, setup),
         cmocka_unit_test_setup(received_frames_go_to_the_host_with_mac_and_rssi, setup),
+        cmocka_unit_test_setup(dongle_frames_start_and_end_with_a_delimiter, setup),
         cmocka_unit_test_setup(dongle_sequence_numbers_increase_per_frame, setup),
         cmocka_unit_test_setup(hello_drops_the_queue_of_the_previous_host_session, setup),
         cmocka_unit_test_setup(init_rejects_bad_configuration, setup),

@@ -87,7 +87,10 @@ static void emit(meshota_bridge_t *b, uint8_t type, const uint8_t *f1, size_t n1
     uint16_t crc = meshota_bridge_crc16(body, len);
     body[len++] = (uint8_t)(crc & 0xff);
     body[len++] = (uint8_t)(crc >> 8);
-    size_t n = meshota_bridge_cobs_encode(body, len, b->out);
+    /* A delimiter before the frame as well: bytes that are not ours on the line (a console log
+     * line, noise at power-up) then end in a block of their own and cannot spoil this frame. */
+    b->out[0] = 0;
+    size_t n = 1 + meshota_bridge_cobs_encode(body, len, b->out + 1);
     b->out[n++] = 0;
     b->port->uart_write(b->port->ctx, b->out, n);
 }

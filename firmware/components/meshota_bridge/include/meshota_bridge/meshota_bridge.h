@@ -134,7 +134,7 @@ typedef struct {
     uint8_t q_count;
     bool in_flight;        /**< The head slot is with the radio. */
     meshota_bridge_slot_t q[MESHOTA_BRIDGE_TX_SLOTS];
-    uint8_t out[MESHOTA_BRIDGE_ENCODED_MAX + 1];
+    uint8_t out[MESHOTA_BRIDGE_ENCODED_MAX + 2];
     uint8_t body[MESHOTA_BRIDGE_BODY_MAX];
 } meshota_bridge_t;
 
