@@ -58,6 +58,11 @@ export interface MeshOptions {
   incompleteTimeoutMs: number;
   /** Probability that one transmission is lost on one link (default 0). */
   loss: number;
+  /**
+   * A segmented send that finds too few free advertising buffers waits this long for them
+   * before it fails (default 400).
+   */
+  bufferWaitMs: number;
 }
 
 export const MESH_DEFAULTS: Readonly<MeshOptions> = Object.freeze({
@@ -74,6 +79,7 @@ export const MESH_DEFAULTS: Readonly<MeshOptions> = Object.freeze({
   groupSegmentRepeats: 3,
   incompleteTimeoutMs: 10_000,
   loss: 0,
+  bufferWaitMs: 400,
 });
 
 /** A message delivered to a station's access layer. */
@@ -437,6 +443,10 @@ export class MeshMedium {
     s.txActive++;
     try {
       // Every segment keeps its advertising buffer until the whole send ends.
+      const deadline = this.#sched.now() + this.options.bufferWaitMs;
+      while (s.advInUse + segments > s.advBuffers && segments <= s.advBuffers && this.#sched.now() < deadline) {
+        await this.#sched.sleep(10);
+      }
       if (s.advInUse + segments > s.advBuffers) {
         this.stats.advBufferDrops++;
         this.stats.segmentedFailures++;

@@ -20,11 +20,11 @@ export interface SimulationOptions {
   mesh: Partial<MeshOptions>;
   ip: Partial<IpOptions>;
   espnow: Partial<EspNowOptions>;
-  /** Tick while anything happens, ms (default 20). */
+  /** Tick while anything happens, ms (default 40). */
   tickMs: number;
-  /** Tick when nothing happened for a while, ms (default 250). */
+  /** Tick when nothing happened for a while, ms (default 500). */
   idleTickMs: number;
-  /** Sampling interval of node status for the timeline, ms (default 250). */
+  /** Sampling interval of node status for the timeline, ms (default 500). */
   statusMs: number;
   /** Wi-Fi channel every node's ESP-NOW listens on (default 6). */
   espnowChannel: number;
@@ -39,9 +39,9 @@ export const SIMULATION_DEFAULTS: Readonly<SimulationOptions> = Object.freeze({
   mesh: {},
   ip: {},
   espnow: {},
-  tickMs: 20,
-  idleTickMs: 250,
-  statusMs: 250,
+  tickMs: 40,
+  idleTickMs: 500,
+  statusMs: 500,
   espnowChannel: 6,
   controllerAddress: 0x0001,
   log: false,
@@ -161,8 +161,11 @@ export class Simulation {
     this.espnow = new EspNowMedium(this.scheduler, this.random.fork("espnow"), this.options.espnow);
     this.#transport = new SimControlTransport(this.mesh, this.options.controllerAddress);
     this.transport = this.#transport;
+    // The gateway's mesh configuration (firmware/examples/gateway/sdkconfig.defaults): 4
+    // segmented messages in flight and 128 advertising buffers to hold their segments.
     this.mesh.addStation(this.options.controllerAddress, (d) => this.#transport.deliver({ src: d.src, dst: d.dst, frame: d.frame }), {
       relay: true,
+      advBuffers: 128,
       sarRxContexts: 4,
       sarTxContexts: 4,
     });
