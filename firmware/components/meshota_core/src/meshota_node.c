@@ -396,6 +396,7 @@ static void verify_step(meshota_node_t *n)
 {
     const meshota_port_t *p = n->port;
     meshota_session_t *s = &n->s;
+    ecode_t e = ERR(NONE);
     if (n->verify_stage == 0) {
         uint32_t stop = s->image_size - n->verify_off > MESHOTA_VERIFY_BYTES_PER_POLL
                             ? n->verify_off + MESHOTA_VERIFY_BYTES_PER_POLL
@@ -404,12 +405,12 @@ static void verify_step(meshota_node_t *n)
             uint32_t k = stop - n->verify_off < MESHOTA_READ_BLOCK ? stop - n->verify_off
                                                                    : MESHOTA_READ_BLOCK;
             if (read_passive(n, n->verify_off, n->buf, k) != MESHOTA_OK) {
-                fail(n, ERR(FLASH));
-                return;
+                e = ERR(FLASH);
+                goto out;
             }
             if (p->sha256_update(p->ctx, &n->sha, n->buf, k) != MESHOTA_OK) {
-                fail(n, ERR(INTERNAL));
-                return;
+                e = ERR(INTERNAL);
+                goto out;
             }
             n->verify_off += k;
         }
@@ -418,36 +419,35 @@ static void verify_step(meshota_node_t *n)
         }
         uint8_t digest[32];
         if (p->sha256_finish(p->ctx, &n->sha, digest) != MESHOTA_OK) {
-            fail(n, ERR(INTERNAL));
+            e = ERR(INTERNAL);
+        } else if (memcmp(digest, s->image_sha256, 32) != 0) {
+            e = ERR(HASH_MISMATCH);
+        } else {
+            n->verify_stage = 1;
             return;
         }
-        if (memcmp(digest, s->image_sha256, 32) != 0) {
-            fail(n, ERR(HASH_MISMATCH));
-            return;
-        }
-        n->verify_stage = 1;
-        return;
+        goto out;
     }
     meshota_image_info_t info;
     meshota_image_status_t st = meshota_image_check(p, &n->sha, read_passive, n, s->image_size,
                                                     n->buf, MESHOTA_READ_BLOCK, &info);
     if (st == MESHOTA_IMAGE_READ_FAILED) {
-        fail(n, ERR(FLASH));
-        return;
-    }
-    if (st != MESHOTA_IMAGE_OK) {
+        e = ERR(FLASH);
+    } else if (st != MESHOTA_IMAGE_OK) {
         mo_log(n, MESHOTA_LOG_WARN, "image refused: check %d", st);
-        fail(n, ERR(BAD_IMAGE));
+        e = ERR(BAD_IMAGE);
+    } else if (info.chip_id != s->chip_id || info.secure_version != s->secure_version ||
+               strcmp(info.version, s->version) != 0 ||
+               strcmp(info.project_name, s->project_name) != 0) {
+        /* The image header or app description disagrees with the signed manifest. */
+        e = ERR(MANIFEST_MISMATCH);
+    } else {
+        set_phase(n, PHASE(VERIFIED));
+        notify_controller(n);
         return;
     }
-    if (info.chip_id != s->chip_id || info.secure_version != s->secure_version ||
-        strcmp(info.version, s->version) != 0 || strcmp(info.project_name, s->project_name) != 0) {
-        mo_log(n, MESHOTA_LOG_WARN, "image header or app description disagrees with manifest");
-        fail(n, ERR(MANIFEST_MISMATCH));
-        return;
-    }
-    set_phase(n, PHASE(VERIFIED));
-    notify_controller(n);
+out:
+    fail(n, e); /* logs the error */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -976,24 +976,19 @@ void meshota_node_on_data(meshota_node_t *n, meshota_bearer_t bearer, const mesh
         return;
     }
     const char *why = NULL;
-    if (!meshota_decode(meshota_v1_DataFrame_fields, &n->msg.frame, frame, len, &why)) {
-        mo_log(n, MESHOTA_LOG_WARN, "malformed data frame on bearer %d: %s", bearer,
-               why != NULL ? why : "?");
-        if (bearer == MESHOTA_BEARER_MESH) {
-            send_status(n, from->mesh_addr, ERR(MALFORMED));
-        }
-        return;
-    }
     meshota_v1_DataFrame *f = &n->msg.frame;
-    if (f->which_body == meshota_v1_DataFrame_missing_tag ||
-        f->which_body == meshota_v1_DataFrame_done_tag) {
+    meshota_v1_Method want = bearer == MESHOTA_BEARER_MESH ? METHOD(MESH) : METHOD(ESPNOW);
+    ecode_t e = ERR(MALFORMED);
+    if (!meshota_decode(meshota_v1_DataFrame_fields, f, frame, len, &why)) {
+        /* e stays MALFORMED; why says what nanopb found. */
+    } else if (f->which_body == meshota_v1_DataFrame_missing_tag ||
+               f->which_body == meshota_v1_DataFrame_done_tag) {
         mo_relay_on_frame(n, from);
         return;
-    }
-    meshota_v1_Method want = bearer == MESHOTA_BEARER_MESH ? METHOD(MESH) : METHOD(ESPNOW);
-    ecode_t e = ERR(NONE);
-    if (n->s.session_id == 0 || n->s.method != want) {
-        e = n->s.session_id == 0 ? ERR(WRONG_STATE) : ERR(UNSUPPORTED_METHOD);
+    } else if (n->s.session_id == 0) {
+        e = ERR(WRONG_STATE);
+    } else if (n->s.method != want) {
+        e = ERR(UNSUPPORTED_METHOD);
     } else if (bearer == MESHOTA_BEARER_ESPNOW && !from_distributor(n, from)) {
         return; /* Another distributor's broadcast. */
     } else if (f->which_body == meshota_v1_DataFrame_info_tag) {
@@ -1005,11 +1000,10 @@ void meshota_node_on_data(meshota_node_t *n, meshota_bearer_t bearer, const mesh
     } else if (f->which_body == meshota_v1_DataFrame_chunk_tag) {
         const meshota_v1_Chunk *c = &f->body.chunk;
         e = store_chunk(n, c->session_id, c->index, c->data.bytes, c->data.size);
-    } else {
-        e = ERR(MALFORMED);
     }
     if (e != ERR(NONE)) {
-        mo_log(n, MESHOTA_LOG_WARN, "data frame refused on bearer %d: error %d", bearer, e);
+        mo_log(n, MESHOTA_LOG_WARN, "data frame refused on bearer %d: error %d (%s)", bearer, e,
+               why != NULL ? why : "-");
         if (bearer == MESHOTA_BEARER_MESH) {
             send_status(n, from->mesh_addr, e);
         }
@@ -1053,13 +1047,11 @@ static int on_tcp_frame(void *arg, const uint8_t *frame, size_t len)
 {
     meshota_node_t *n = arg;
     const char *why = NULL;
-    if (!meshota_decode(meshota_v1_DataFrame_fields, &n->msg.frame, frame, len, &why)) {
-        mo_log(n, MESHOTA_LOG_WARN, "malformed frame from server: %s", why != NULL ? why : "?");
-        net_drop(n, ERR(MALFORMED));
-        return 1;
-    }
     meshota_v1_DataFrame *f = &n->msg.frame;
-    ecode_t e = ERR(NONE);
+    ecode_t e = ERR(MALFORMED);
+    if (!meshota_decode(meshota_v1_DataFrame_fields, f, frame, len, &why)) {
+        goto refuse;
+    }
     switch (f->which_body) {
     case meshota_v1_DataFrame_info_tag:
         e = accept_info(n, &f->body.info);
@@ -1072,29 +1064,27 @@ static int on_tcp_frame(void *arg, const uint8_t *frame, size_t len)
                         f->body.chunk.data.size);
         break;
     case meshota_v1_DataFrame_done_tag:
-        if (f->body.done.error == ERR(AUTH) || f->body.done.error == ERR(SESSION_MISMATCH) ||
-            f->body.done.error == ERR(NO_IMAGE)) {
-            mo_log(n, MESHOTA_LOG_WARN, "server refused the transfer: error %d",
-                   f->body.done.error);
-            fail(n, f->body.done.error);
-            return 1;
+        e = f->body.done.error;
+        if (e == ERR(AUTH) || e == ERR(SESSION_MISMATCH) || e == ERR(NO_IMAGE)) {
+            fail(n, e); /* The server refused the transfer (fail logs the error). */
+        } else {
+            /* The server stopped with chunks still missing: fetch again from the first gap. */
+            net_drop(n, ERR(NONE));
         }
-        /* The server stopped with chunks still missing: fetch again from the first gap. */
-        net_drop(n, ERR(NONE));
         return 1;
     default:
-        e = ERR(MALFORMED);
         break;
     }
     if (n->net_state == 0 || !is_receiving(n)) {
         return 1; /* The session moved on (complete or failed) and closed the connection. */
     }
-    if (e != ERR(NONE)) {
-        mo_log(n, MESHOTA_LOG_WARN, "server frame refused: error %d", e);
-        net_drop(n, e);
-        return 1;
+    if (e == ERR(NONE)) {
+        return 0;
     }
-    return 0;
+refuse:
+    mo_log(n, MESHOTA_LOG_WARN, "server frame refused: error %d (%s)", e, why != NULL ? why : "-");
+    net_drop(n, e);
+    return 1;
 }
 
 void meshota_node_net_recv(meshota_node_t *n, const uint8_t *data, size_t len)

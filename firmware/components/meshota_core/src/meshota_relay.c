@@ -112,34 +112,36 @@ void mo_relay_get(meshota_node_t *n, uint16_t from)
     mo_send_relay_status(n, from, (meshota_v1_ErrorCode)n->relay.error);
 }
 
+/* The target @p from is: by mesh address first, then by a MAC already bound, then (an ESP-NOW
+ * port that knows only MACs) the next pending target with no MAC yet. A known MAC is bound to the
+ * target found. */
 static meshota_relay_target_t *find_target(meshota_relay_t *r, const meshota_peer_t *from)
 {
-    for (uint8_t i = 0; i < r->n_targets; i++) {
-        if (from->mesh_addr != 0 && r->targets[i].peer.mesh_addr == from->mesh_addr) {
-            if (from->has_mac) {
-                r->targets[i].peer.has_mac = true;
-                memcpy(r->targets[i].peer.mac, from->mac, 6);
+    meshota_relay_target_t *t = NULL;
+    meshota_relay_target_t *by_mac = NULL;
+    meshota_relay_target_t *unbound = NULL;
+    for (uint8_t i = 0; i < r->n_targets && t == NULL; i++) {
+        meshota_relay_target_t *c = &r->targets[i];
+        if (from->mesh_addr != 0 && c->peer.mesh_addr == from->mesh_addr) {
+            t = c;
+        } else if (!from->has_mac) {
+            continue;
+        } else if (c->peer.has_mac) {
+            if (by_mac == NULL && memcmp(c->peer.mac, from->mac, 6) == 0) {
+                by_mac = c;
             }
-            return &r->targets[i];
+        } else if (unbound == NULL && c->state == TARGET_PENDING) {
+            unbound = c;
         }
     }
-    if (!from->has_mac) {
-        return NULL;
+    if (t == NULL) {
+        t = by_mac != NULL ? by_mac : unbound;
     }
-    for (uint8_t i = 0; i < r->n_targets; i++) {
-        if (r->targets[i].peer.has_mac && memcmp(r->targets[i].peer.mac, from->mac, 6) == 0) {
-            return &r->targets[i];
-        }
+    if (t != NULL && from->has_mac) {
+        t->peer.has_mac = true;
+        memcpy(t->peer.mac, from->mac, 6);
     }
-    /* An ESP-NOW port that knows only MACs: bind the MAC to the next target not yet heard. */
-    for (uint8_t i = 0; i < r->n_targets; i++) {
-        if (!r->targets[i].peer.has_mac && r->targets[i].state == TARGET_PENDING) {
-            r->targets[i].peer.has_mac = true;
-            memcpy(r->targets[i].peer.mac, from->mac, 6);
-            return &r->targets[i];
-        }
-    }
-    return NULL;
+    return t;
 }
 
 static void want_range(meshota_relay_t *r, uint32_t first, uint32_t count)
@@ -179,9 +181,9 @@ void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
     }
     const meshota_v1_MissingChunks *mc = &f->body.missing;
     for (uint32_t k = 0; k < 8u * mc->bitmap.size; k++) {
-        if ((mc->bitmap.bytes[k >> 3] >> (k & 7u)) & 1u) {
-            want_range(r, mc->base_index + k < mc->base_index ? r->chunk_count : mc->base_index + k,
-                       1);
+        uint32_t i = mc->base_index + k;
+        if (mo_bit_get(mc->bitmap.bytes, k) && i >= mc->base_index && i < r->chunk_count) {
+            mo_bit_set(r->want, i);
         }
     }
     for (pb_size_t i = 0; i < mc->ranges_count; i++) {
