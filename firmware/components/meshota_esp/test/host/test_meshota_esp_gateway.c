@@ -135,7 +135,7 @@ mota_wifi_state_t mota_wifi_state(void)
     return MOTA_WIFI_UP;
 }
 
-/* ---- Helpers ------------------------------------------------------------------------------- */
+/* ---- Test utilities ------------------------------------------------------------------------ */
 
 static int host_fd = -1; /* the test's end of the link */
 

@@ -267,7 +267,7 @@ esp_err_t esp_http_client_cleanup(esp_http_client_handle_t c)
     return ESP_OK;
 }
 
-/* ---- Helpers ------------------------------------------------------------------------------- */
+/* ---- Test utilities ------------------------------------------------------------------------ */
 
 static int setup(void **state)
 {
