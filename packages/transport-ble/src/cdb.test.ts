@@ -82,6 +82,11 @@ describe("parseCdb", () => {
     ["a bad device key", (d) => ({ ...d, nodes: [{ ...d.nodes[1], deviceKey: 42 }] }), "nodes[0].deviceKey", "mesh configuration database: nodes[0].deviceKey: expected a hex string of 16 bytes"],
     ["a unicast group address", (d) => ({ ...d, groups: [{ name: "g", address: "0005" }] }), "groups[0].address", "mesh configuration database: groups[0].address: 0x0005 is not a group address"],
     ["nodes that is not an array", (d) => ({ ...d, nodes: {} }), "nodes", "mesh configuration database: nodes: is not an array"],
+    ["two NetKeys under one index", (d) => ({ ...d, netKeys: [d.netKeys[0], { ...d.netKeys[0], key: "00000000000000000000000000000001" }] }), "netKeys[1].index", "mesh configuration database: netKeys[1].index: NetKey index 0 appears twice"],
+    ["two AppKeys under one index", (d) => ({ ...d, appKeys: [{ index: 0, key: "63964771734fbd76e3b40519d1d94a48" }, { index: "0", key: "00000000000000000000000000000001" }] }), "appKeys[1].index", "mesh configuration database: appKeys[1].index: AppKey index 0 appears twice"],
+    ["an IV index given as a string", (d) => ({ ...d, ivIndex: "0x12345678" }), "ivIndex", 'mesh configuration database: ivIndex: "0x12345678" is not a number or {index, updateActive}'],
+    ["an IV update at IV index 0", (d) => ({ ...d, ivIndex: { index: 0, updateActive: true } }), "ivIndex", "mesh configuration database: ivIndex: IV index 0 cannot be in an IV update"],
+    ["an empty unicast range", (d) => ({ ...d, provisioners: [{ ...d.provisioners[0], allocatedUnicastRange: [{ lowAddress: "7FFF", highAddress: "7F00" }] }] }), "provisioners[0].allocatedUnicastRange[0]", "mesh configuration database: provisioners[0].allocatedUnicastRange[0]: range 0x7fff-0x7f00 is empty"],
   ])("should reject %s with a clear error", (_name, mutate, path, message) => {
     const e = errorOf(mutate(doc()));
     expect(e.path).toBe(path);

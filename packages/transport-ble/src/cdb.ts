@@ -137,10 +137,14 @@ export function parseCdb(input: string | Json): MeshNetworkConfig {
   const netKeyEntries = requireArray(doc, "", "netKeys");
   if (netKeyEntries.length === 0) throw new CdbError("netKeys", "has no key");
   let transmitKey: NetworkKey | undefined;
+  const seenNetKeyIndexes = new Set<number>();
   netKeyEntries.forEach((entry, i) => {
     const path = join("netKeys", i);
     if (!isObject(entry)) throw new CdbError(path, "is not an object");
     const index = index12(entry.index, join(path, "index"));
+    // Two keys under one index would leave it to chance which one is sent with.
+    if (seenNetKeyIndexes.has(index)) throw new CdbError(join(path, "index"), `NetKey index ${index} appears twice`);
+    seenNetKeyIndexes.add(index);
     const key = deriveNetworkKey(hexString(entry.key, join(path, "key"), 16), index);
     const phase = typeof entry.phase === "number" ? entry.phase : 0;
     if (entry.oldKey !== undefined && entry.oldKey !== null && phase !== 0) {
@@ -161,10 +165,13 @@ export function parseCdb(input: string | Json): MeshNetworkConfig {
   const orderedNetKeys = [transmitKey!, ...netKeys.filter((k) => k !== transmitKey)];
   const netKeyIndexes = new Set(netKeys.map((k) => k.index));
 
+  const seenAppKeyIndexes = new Set<number>();
   const appKeys: ApplicationKey[] = requireArray(doc, "", "appKeys", true).flatMap((entry, i) => {
     const path = join("appKeys", i);
     if (!isObject(entry)) throw new CdbError(path, "is not an object");
     const index = index12(entry.index, join(path, "index"));
+    if (seenAppKeyIndexes.has(index)) throw new CdbError(join(path, "index"), `AppKey index ${index} appears twice`);
+    seenAppKeyIndexes.add(index);
     const bound = entry.boundNetKey === undefined ? orderedNetKeys[0]!.index : index12(entry.boundNetKey, join(path, "boundNetKey"));
     if (!netKeyIndexes.has(bound)) throw new CdbError(join(path, "boundNetKey"), `NetKey index ${bound} is not in netKeys`);
     const keys = [deriveApplicationKey(hexString(entry.key, join(path, "key"), 16), index, bound)];
@@ -212,7 +219,10 @@ export function parseCdb(input: string | Json): MeshNetworkConfig {
     const ranges = requireArray(entry, path, "allocatedUnicastRange", true).map((r, j) => {
       const rp = join(join(path, "allocatedUnicastRange"), j);
       if (!isObject(r)) throw new CdbError(rp, "is not an object");
-      return [address16(r.lowAddress, join(rp, "lowAddress")), address16(r.highAddress, join(rp, "highAddress"))] as const;
+      const low = address16(r.lowAddress, join(rp, "lowAddress"));
+      const high = address16(r.highAddress, join(rp, "highAddress"));
+      if (low > high) throw new CdbError(rp, `range 0x${low.toString(16).padStart(4, "0")}-0x${high.toString(16).padStart(4, "0")} is empty`);
+      return [low, high] as const;
     });
     return { name: text(entry.provisionerName ?? entry.name), uuid: uuid(entry.UUID ?? entry.uuid), unicastRanges: ranges };
   });
@@ -224,8 +234,12 @@ export function parseCdb(input: string | Json): MeshNetworkConfig {
   else if (isObject(iv) && typeof iv.index === "number") {
     ivIndex = iv.index;
     ivUpdate = iv.updateActive === true;
+  } else if (iv !== undefined && iv !== null) {
+    // Given but unreadable: guessing would send with a wrong IV index.
+    throw new CdbError("ivIndex", `${JSON.stringify(iv)} is not a number or {index, updateActive}`);
   }
   if (ivIndex !== undefined && (!Number.isInteger(ivIndex) || ivIndex < 0 || ivIndex > 0xffffffff)) throw new CdbError("ivIndex", `${ivIndex} is not a 32-bit IV index`);
+  if (ivIndex === 0 && ivUpdate) throw new CdbError("ivIndex", "IV index 0 cannot be in an IV update");
 
   const nodeAt = (address: number) => nodes.find((n) => address >= n.unicastAddress && address < n.unicastAddress + n.elementCount);
 
