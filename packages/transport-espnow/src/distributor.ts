@@ -49,6 +49,10 @@ export interface DistributionOptions {
   signal?: AbortSignal;
 }
 
+/** Defaults of the optional timing and limit options. */
+export const DEFAULT_DISTRIBUTION_OPTIONS: Readonly<Required<Pick<DistributionOptions, "reportWindowMs" | "minReportWindowMs" | "maxRounds" | "silentRounds">>> =
+  Object.freeze({ reportWindowMs: 1000, minReportWindowMs: 100, maxRounds: 50, silentRounds: 5 });
+
 /** Progress after one round. */
 export interface RoundProgress {
   round: number;
@@ -152,13 +156,7 @@ class Distribution {
     this.#link = link;
     this.#timers = timers;
     this.#resolve = resolve;
-    this.#o = {
-      reportWindowMs: 1000,
-      minReportWindowMs: 100,
-      maxRounds: 50,
-      silentRounds: 5,
-      ...options,
-    };
+    this.#o = { ...DEFAULT_DISTRIBUTION_OPTIONS, ...options };
     const chunkSize = options.chunkSize ?? espnowChunkSize(link.maxPayload);
     if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > espnowChunkSize(link.maxPayload)) {
       throw new RangeError(`chunk size ${chunkSize} does not fit an ESP-NOW frame of ${link.maxPayload} bytes`);

@@ -4,6 +4,7 @@ export { realTimers, shareLink, type EspNowLink, type SendOutcome, type Timers }
 export { buildMissing, missingIndices, MISSING_BITMAP_MAX, MISSING_RANGES_MAX } from "./missing.js";
 export {
   CHUNK_DATA_MAX,
+  DEFAULT_DISTRIBUTION_OPTIONS,
   distribute,
   startDistribution,
   espnowChunkSize,

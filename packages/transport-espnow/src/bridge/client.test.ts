@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode } from "@meshota/proto";
 import { startDistribution, type DistributionResult } from "../distributor.js";
 import { Scheduler } from "../sim/scheduler.js";
-import { BridgeClient, type ByteStream } from "./client.js";
+import { BridgeClient, openSerialBridge, type ByteStream } from "./client.js";
 import { BridgeError } from "./errors.js";
 import { Deframer, frameToWire } from "./framing.js";
 import { MsgType } from "./messages.js";
@@ -183,5 +183,13 @@ describe("distribution over a bridge that stops answering", () => {
       [ErrorCode.NETWORK, "the radio failed: no answer from the bridge to command 0x3 after 4 attempts"],
     ]);
     expect(dongle.sends).toHaveLength(5); // HELLO was the first command
+  });
+});
+
+describe("openSerialBridge", () => {
+  it("should say which port cannot be opened", async () => {
+    const err = await openSerialBridge("/dev/meshota-no-such-port").catch((e: unknown) => e);
+    expect(BridgeError.isInstance(err) && err.reason).toBe("unavailable");
+    expect((err as Error).message).toMatch(/^cannot open \/dev\/meshota-no-such-port: /);
   });
 });
