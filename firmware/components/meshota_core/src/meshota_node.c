@@ -99,32 +99,34 @@ static void frame_done(meshota_node_t *n, ecode_t error)
     d->error = error;
 }
 
-meshota_err_t mo_send_control(meshota_node_t *n, uint16_t addr, uint8_t opcode,
-                              const pb_msgdesc_t *fields, const void *msg)
+/* Encode @p msg into n->buf, after the one-byte @p opcode on the mesh, and send it. */
+static meshota_err_t send_msg(meshota_node_t *n, meshota_bearer_t bearer, const meshota_peer_t *to,
+                              uint8_t opcode, const pb_msgdesc_t *fields, const void *msg)
 {
     size_t len = 0;
-    if (addr == 0) {
-        return MESHOTA_OK; /* No controller known yet: nobody to tell. */
-    }
+    size_t at = bearer == MESHOTA_BEARER_MESH ? 1 : 0;
     n->buf[0] = opcode;
-    if (!meshota_encode(fields, msg, &n->buf[1], sizeof(n->buf) - 1, &len, NULL)) {
+    if (!meshota_encode(fields, msg, &n->buf[at], sizeof(n->buf) - at, &len, NULL)) {
         mo_log(n, MESHOTA_LOG_ERROR, "encode of opcode 0x%02x failed", opcode);
         return MESHOTA_ERR_NO_MEM;
     }
+    return n->port->send(n->port->ctx, bearer, to, n->buf, len + at);
+}
+
+meshota_err_t mo_send_control(meshota_node_t *n, uint16_t addr, uint8_t opcode,
+                              const pb_msgdesc_t *fields, const void *msg)
+{
+    if (addr == 0) {
+        return MESHOTA_OK; /* No controller known yet: nobody to tell. */
+    }
     meshota_peer_t to = {.mesh_addr = addr};
-    return n->port->send(n->port->ctx, MESHOTA_BEARER_MESH, &to, n->buf, len + 1);
+    return send_msg(n, MESHOTA_BEARER_MESH, &to, opcode, fields, msg);
 }
 
 meshota_err_t mo_send_frame(meshota_node_t *n, meshota_bearer_t bearer, const meshota_peer_t *to)
 {
-    size_t len = 0;
-    n->buf[0] = MESHOTA_OP_DATA_FRAME;
-    size_t at = bearer == MESHOTA_BEARER_MESH ? 1 : 0;
-    if (!meshota_encode(meshota_v1_DataFrame_fields, &n->msg.frame, &n->buf[at],
-                        sizeof(n->buf) - at, &len, NULL)) {
-        return MESHOTA_ERR_NO_MEM;
-    }
-    return n->port->send(n->port->ctx, bearer, to, n->buf, len + at);
+    return send_msg(n, bearer, to, MESHOTA_OP_DATA_FRAME, meshota_v1_DataFrame_fields,
+                    &n->msg.frame);
 }
 
 /* TCP: the DataFrame in n->msg.frame, stream-framed, on the open connection. */
@@ -278,19 +280,28 @@ static void fail(meshota_node_t *n, ecode_t error)
     notify_controller(n);
 }
 
+/* Verification from the start of the image; false (and the session failed) when the hash cannot
+ * start. */
+static bool restart_verify(meshota_node_t *n)
+{
+    n->verify_off = 0;
+    n->verify_stage = 0;
+    if (n->port->sha256_start(n->port->ctx, &n->sha) != MESHOTA_OK) {
+        fail(n, ERR(INTERNAL));
+        return false;
+    }
+    return true;
+}
+
 static void enter_verifying(meshota_node_t *n)
 {
     /* Tell the sender it can stop; verification needs no more data. */
     stop_transport(n, ERR(NONE));
     espnow_send_done(n, ERR(NONE));
-    n->verify_off = 0;
-    n->verify_stage = 0;
-    if (n->port->sha256_start(n->port->ctx, &n->sha) != MESHOTA_OK) {
-        fail(n, ERR(INTERNAL));
-        return;
+    if (restart_verify(n)) {
+        set_phase(n, PHASE(VERIFYING));
+        notify_controller(n);
     }
-    set_phase(n, PHASE(VERIFYING));
-    notify_controller(n);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1301,11 +1312,7 @@ static void resume_after_restart(meshota_node_t *n)
         break;
     case PHASE(VERIFYING):
         /* The hash state was in RAM: hash again from the start. */
-        n->verify_off = 0;
-        n->verify_stage = 0;
-        if (n->port->sha256_start(n->port->ctx, &n->sha) != MESHOTA_OK) {
-            fail(n, ERR(INTERNAL));
-        }
+        (void)restart_verify(n);
         break;
     case PHASE(APPLYING):
     case PHASE(PENDING_CONFIRM):

@@ -16,17 +16,30 @@
 
 enum { TARGET_PENDING = 0, TARGET_DONE = 1, TARGET_FAILED = 2 };
 
-void mo_send_relay_status(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode error)
+/* RelayStatus with @p phase and @p error, counting the first @p n_targets targets. */
+static void relay_status(meshota_node_t *n, uint16_t to, meshota_v1_RelayPhase phase,
+                         meshota_v1_ErrorCode error, uint8_t n_targets)
 {
     const meshota_relay_t *r = &n->relay;
     meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
-    st.phase = (meshota_v1_RelayPhase)r->phase;
+    st.phase = phase;
     st.error = error;
-    for (uint8_t i = 0; i < r->n_targets; i++) {
+    for (uint8_t i = 0; i < n_targets; i++) {
         st.targets_done += r->targets[i].state == TARGET_DONE;
         st.targets_failed += r->targets[i].state == TARGET_FAILED;
     }
     (void)mo_send_control(n, to, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields, &st);
+}
+
+void mo_send_relay_status(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode error)
+{
+    relay_status(n, to, (meshota_v1_RelayPhase)n->relay.phase, error, n->relay.n_targets);
+}
+
+/* A refused RelayStart: the relay state is left as it was. */
+static void relay_refusal(meshota_node_t *n, uint16_t to, meshota_v1_ErrorCode error)
+{
+    relay_status(n, to, RELAY(FAILED), error, 0);
 }
 
 #if MESHOTA_WITH_RELAY
@@ -80,11 +93,7 @@ void mo_relay_start(meshota_node_t *n, uint16_t from)
     }
     if (e != ERR(NONE)) {
         mo_log(n, MESHOTA_LOG_WARN, "relay start refused: error %d", e);
-        meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
-        st.phase = RELAY(FAILED);
-        st.error = e;
-        (void)mo_send_control(n, from, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields,
-                              &st);
+        relay_refusal(n, from, e);
         return;
     }
     memset(r, 0, sizeof(*r));
@@ -275,6 +284,8 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
     if (now < r->window_end_ms) {
         return;
     }
+    /* After the last round every target still pending is given up on. */
+    bool last = r->round >= MESHOTA_RELAY_MAX_ROUNDS;
     uint8_t pending = 0;
     for (uint8_t i = 0; i < r->n_targets; i++) {
         meshota_relay_target_t *t = &r->targets[i];
@@ -288,19 +299,13 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
             r->error = ERR(TIMEOUT);
             continue;
         }
+        if (last) {
+            t->state = TARGET_FAILED;
+        }
         pending++;
     }
-    if (pending == 0) {
-        finish(n, (meshota_v1_ErrorCode)r->error);
-        return;
-    }
-    if (r->round >= MESHOTA_RELAY_MAX_ROUNDS) {
-        for (uint8_t i = 0; i < r->n_targets; i++) {
-            if (r->targets[i].state == TARGET_PENDING) {
-                r->targets[i].state = TARGET_FAILED;
-            }
-        }
-        finish(n, ERR(TIMEOUT));
+    if (pending == 0 || last) {
+        finish(n, pending == 0 ? (meshota_v1_ErrorCode)r->error : ERR(TIMEOUT));
         return;
     }
     bool any = false;
@@ -319,10 +324,7 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
 
 void mo_relay_start(meshota_node_t *n, uint16_t from)
 {
-    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
-    st.phase = RELAY(FAILED);
-    st.error = ERR(UNSUPPORTED_METHOD);
-    (void)mo_send_control(n, from, MESHOTA_OP_RELAY_STATUS, meshota_v1_RelayStatus_fields, &st);
+    relay_refusal(n, from, ERR(UNSUPPORTED_METHOD));
 }
 
 void mo_relay_get(meshota_node_t *n, uint16_t from)
