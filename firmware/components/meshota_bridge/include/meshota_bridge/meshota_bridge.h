@@ -41,10 +41,12 @@ extern "C" {
 /** Largest COBS encoding of a body, delimiter excluded. */
 #define MESHOTA_BRIDGE_ENCODED_MAX (MESHOTA_BRIDGE_BODY_MAX + (MESHOTA_BRIDGE_BODY_MAX + 253) / 254 + 1)
 
+#ifndef __cplusplus
 _Static_assert(2 + 6 + 1 + MESHOTA_BRIDGE_PAYLOAD_MAX + 2 <= MESHOTA_BRIDGE_BODY_MAX,
                "a RECV of the largest payload must fit one frame");
 _Static_assert(MESHOTA_BRIDGE_TX_SLOTS >= 1 && MESHOTA_BRIDGE_TX_SLOTS <= 64,
                "the transmit queue holds 1-64 frames");
+#endif /* __cplusplus */
 
 /** Message types (host -> dongle 0x01-0x7F, dongle -> host 0x80-0xFF). */
 enum {
@@ -116,7 +118,8 @@ typedef struct {
     uint8_t data[MESHOTA_BRIDGE_PAYLOAD_MAX];
 } meshota_bridge_slot_t;
 
-/** The bridge. All fields are private. */
+/** The bridge. All fields are private. About 16.5 KB with the default 8 slots; declare it
+ *  statically. */
 typedef struct {
     const meshota_bridge_port_t *port;
     meshota_bridge_config_t cfg;
