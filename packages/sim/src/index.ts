@@ -24,7 +24,7 @@ export { buildTopology, type Topology, type TopologyKind } from "./topology.js";
 export type { NodeCluster, NodeEvent, NodeInput, NodeOutput, NodeSpec, NodeStatus } from "./node.js";
 export { Simulation, SIMULATION_DEFAULTS, type PhaseChange, type SimulationOptions } from "./simulation.js";
 export { macString } from "./bytes.js";
-export { PHASE_STYLE, renderTimelineSvg, type TimelineOptions, type TimelineRow } from "./timeline.js";
+export { PHASE_STYLE, RELAY_COLOR, renderTimelineSvg, type TimelineOptions, type TimelineRow } from "./timeline.js";
 export { EmulatorCluster } from "./emulator-cluster.js";
 export {
   assignRoles,

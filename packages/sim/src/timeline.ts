@@ -21,7 +21,12 @@ export interface TimelineRow {
   /** Left-hand label, such as "0x0002 wifi". */
   readonly label: string;
   readonly history: readonly PhaseChange[];
+  /** Moments to mark on the row, such as a refusal (a tick with a tooltip). */
+  readonly events?: readonly { readonly at: number; readonly color: string; readonly title: string }[];
 }
+
+/** Colour of the thin bar drawn while a node relays the image to others. */
+export const RELAY_COLOR = "#7c3aed";
 
 /** Options of the picture. */
 export interface TimelineOptions {
@@ -45,7 +50,7 @@ function niceStep(span: number): number {
 export function renderTimelineSvg(rows: readonly TimelineRow[], options: TimelineOptions): string {
   const end = Math.max(1, options.endMs ?? Math.max(0, ...rows.flatMap((r) => r.history.map((h) => h.at))));
   const rowH = 16;
-  const labelW = 140;
+  const labelW = Math.max(140, 12 + 6.5 * Math.max(0, ...rows.map((r) => r.label.length)));
   const plotW = 900;
   const top = 40;
   const legendH = 40;
@@ -74,6 +79,19 @@ export function renderTimelineSvg(rows: readonly TimelineRow[], options: Timelin
         `<rect x="${x(h.at).toFixed(1)}" y="${y + 2}" width="${w.toFixed(1)}" height="${rowH - 4}" fill="${style.color}"><title>${escape(row.label)}: ${style.name} ${(h.at / 1000).toFixed(2)}-${(next / 1000).toFixed(2)} s${h.error ? ` error ${h.error}` : ""} (${escape(h.version)})</title></rect>`,
       );
     });
+    row.history.forEach((h, k) => {
+      const next = row.history[k + 1]?.at ?? end;
+      if (h.relayPhase !== 1 || next <= h.at) return;
+      out.push(
+        `<rect x="${x(h.at).toFixed(1)}" y="${y + rowH - 5}" width="${Math.max(0.5, x(next) - x(h.at)).toFixed(1)}" height="3" fill="${RELAY_COLOR}"><title>${escape(row.label)}: relaying ${(h.at / 1000).toFixed(2)}-${(next / 1000).toFixed(2)} s</title></rect>`,
+      );
+    });
+    for (const ev of row.events ?? []) {
+      const px = x(ev.at);
+      out.push(
+        `<path d="M${(px - 4).toFixed(1)} ${y + 3} L${(px + 4).toFixed(1)} ${y + rowH - 3} M${(px + 4).toFixed(1)} ${y + 3} L${(px - 4).toFixed(1)} ${y + rowH - 3}" stroke="${ev.color}" stroke-width="2"><title>${escape(row.label)}: ${escape(ev.title)} at ${(ev.at / 1000).toFixed(2)} s</title></path>`,
+      );
+    }
   });
   for (const m of options.marks ?? []) {
     const px = x(m.at).toFixed(1);
@@ -87,6 +105,9 @@ export function renderTimelineSvg(rows: readonly TimelineRow[], options: Timelin
     out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${s.color}"/><text x="${lx + 16}" y="${ly + 10}">${s.name}</text>`);
     lx += 24 + s.name.length * 6.5;
   }
+  out.push(`<rect x="${lx}" y="${ly + 9}" width="12" height="3" fill="${RELAY_COLOR}"/><text x="${lx + 16}" y="${ly + 10}">relaying</text>`);
+  lx += 24 + 8 * 6.5;
+  out.push(`<path d="M${lx} ${ly} L${lx + 10} ${ly + 12} M${lx + 10} ${ly} L${lx} ${ly + 12}" stroke="${PHASE_STYLE[9]!.color}" stroke-width="2"/><text x="${lx + 16}" y="${ly + 10}">refused</text>`);
   out.push("</svg>");
   return out.join("\n") + "\n";
 }

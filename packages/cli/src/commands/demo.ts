@@ -39,6 +39,10 @@ export function timelineRows(result: DemoResult): TimelineRow[] {
   return result.nodes.map((n) => ({
     label: `${hex4(n.address)} ${n.role}${n.report.relayedBy !== undefined ? ` via ${hex4(n.report.relayedBy)}` : ""}`,
     history: result.scenario.sim.history(n.address),
+    events:
+      n.tamperRefusedAt === undefined
+        ? []
+        : [{ at: n.tamperRefusedAt, color: "#dc2626", title: `refused the tampered image (${n.tamperRefusal ?? "?"})` }],
   }));
 }
 

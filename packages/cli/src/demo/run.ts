@@ -58,6 +58,8 @@ export interface DemoNode {
   readonly role: NodeRole;
   /** Error code name the node refused the tampered image with. */
   readonly tamperRefusal: string | undefined;
+  /** Virtual time (ms) the refusal of the tampered image was reported. */
+  readonly tamperRefusedAt: number | undefined;
   /** Version after the tampered pass (must be the factory version). */
   readonly versionAfterTamper: string | undefined;
   readonly report: TargetReport;
@@ -136,6 +138,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
     });
 
     let tamper: CampaignOutcome | undefined;
+    const refusedAt = new Map<number, number>();
     if (o.tamper) {
       const forged = await readImage(await tamperImage(image));
       const attackerKey = await generateSigningKey();
@@ -144,7 +147,10 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
         image: forged,
         signed: await signImage(forged, attackerKey.privateKey),
         relays: false,
-        onEvent: (e, t) => hooks.event?.("tamper", e, t),
+        onEvent: (e, t) => {
+          if (e.type === "state" && e.state === "failed") refusedAt.set(e.address, t);
+          hooks.event?.("tamper", e, t);
+        },
       });
     }
 
@@ -164,6 +170,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
         address: n.address,
         role: n.role,
         tamperRefusal: t?.failure ? errorCodeName(t.failure.code) : undefined,
+        tamperRefusedAt: refusedAt.get(n.address),
         versionAfterTamper: tn?.status.version,
         report,
         finalVersion: n.status.version,
