@@ -120,9 +120,9 @@ export class IpMedium {
     this.#tcp.set(`${host}:${port}`, server);
   }
 
-  /** Serves http(s)://<authority>/... from `server`. */
+  /** Serves http(s)://<host>:<port>/... from `server` (any scheme; give the port explicitly). */
   serveHttp(authority: string, server: SimHttpServer): void {
-    this.#http.set(authority, server);
+    this.#http.set(authority.toLowerCase(), server);
   }
 
   /** Flows receiving right now. */
@@ -184,7 +184,9 @@ export class IpMedium {
     } catch {
       parsed = undefined;
     }
-    const server = parsed ? this.#http.get(parsed.host) : undefined;
+    // URL drops a scheme's default port from `host`: look up host:port with it put back.
+    const port = parsed ? parsed.port || (parsed.protocol === "https:" ? "443" : "80") : "";
+    const server = parsed ? this.#http.get(`${parsed.hostname}:${port}`.toLowerCase()) : undefined;
     const tls = parsed?.protocol === "https:" ? this.options.tlsMs : 0;
     const setup = (join ? this.options.joinMs : 0) + this.options.rttMs * 2 + tls;
     this.stats.downloads++;

@@ -117,6 +117,9 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
   hooks.phase?.("setup", `${o.nodes} nodes, ${o.topology}, loss ${o.loss}, seed ${o.seed}`);
 
   const cluster = o.cluster ?? (await EmulatorCluster.start(o.emulator ? { binary: o.emulator } : {}));
+  // Interrupted: stop the emulator process too, then leave with the conventional code.
+  const onSignal = () => void cluster.close().finally(() => process.exit(130));
+  if (!o.cluster) process.once("SIGINT", onSignal);
   try {
     const scenario = await Scenario.create({
       cluster,
@@ -201,6 +204,9 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
       stats: { mesh: { ...scenario.sim.mesh.stats }, espnow: { ...scenario.sim.espnow.stats }, ip: { ...scenario.sim.ip.stats } },
     };
   } finally {
-    if (!o.cluster) await cluster.close();
+    if (!o.cluster) {
+      process.off("SIGINT", onSignal);
+      await cluster.close();
+    }
   }
 }
