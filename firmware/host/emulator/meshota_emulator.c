@@ -30,6 +30,8 @@
 #include <psa/crypto.h>
 
 #include "meshota_core/meshota_node.h"
+#include "meshota_host_net/meshota_host_http.h"
+#include "meshota_host_net/meshota_host_net_node.h"
 #include "meshota_host_port.h"
 #include "meshota_testlib.h"
 
@@ -57,6 +59,9 @@ typedef struct {
     meshota_host_t host;
     meshota_node_config_t cfg;
     meshota_node_t node;
+    bool posix_net;            /* net=posix: real TCP and HTTP over the host's sockets */
+    meshota_host_net_t net;    /* net=posix: the node's TCP connection */
+    meshota_host_http_t http;  /* net=posix: the node's HTTP image stream */
 } emu_node_t;
 
 typedef struct {
@@ -169,6 +174,45 @@ static void node_net_close(void *ctx)
     emit(e->addr, KIND_TCP_CLOSE, 0, NULL, 0);
 }
 
+/* net=posix: the node's own sockets (firmware/host/net) instead of frames to the client. */
+static meshota_err_t posix_net_open(void *ctx, const char *host, uint16_t port,
+                                    const meshota_wifi_creds_t *creds)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    return meshota_host_net_open(&e->net, host, port, creds);
+}
+
+static meshota_err_t posix_net_send(void *ctx, const uint8_t *data, size_t len)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    return meshota_host_net_send(&e->net, data, len);
+}
+
+static void posix_net_close(void *ctx)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    meshota_host_net_close(&e->net);
+}
+
+static meshota_err_t posix_stream_open(void *ctx, const char *url, const uint8_t *cert,
+                                       const meshota_wifi_creds_t *creds, uint32_t offset)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    return meshota_host_http_open(&e->http, url, cert, creds, offset);
+}
+
+static int32_t posix_stream_read(void *ctx, uint8_t *buf, size_t len)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    return meshota_host_http_read(&e->http, buf, len);
+}
+
+static void posix_stream_close(void *ctx)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    meshota_host_http_close(&e->http);
+}
+
 static meshota_err_t node_espnow_begin(void *ctx, uint8_t channel, const uint8_t *peer)
 {
     (void)ctx;
@@ -196,6 +240,11 @@ static emu_node_t *find(uint16_t addr)
 
 static meshota_err_t power_on(emu_node_t *e)
 {
+    if (e->posix_net) {
+        /* A restarted device has no open connections. */
+        meshota_host_net_close(&e->net);
+        meshota_host_http_close(&e->http);
+    }
     meshota_host_reboot(&e->host);
     e->host.clock_ms = s_emu.now_ms + e->skew_ms;
     e->cfg.public_key = e->key;
@@ -295,6 +344,22 @@ static void cmd_add(uint16_t addr, const char *args)
     }
     if (strstr(methods, "tcp") != NULL) {
         e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_TCP);
+    }
+    char net[16] = "client";
+    arg(args, "net", net, sizeof(net));
+    if (strcmp(net, "posix") == 0) {
+        e->posix_net = true;
+        meshota_host_net_init_for_node(&e->net, &e->node);
+        meshota_host_http_init(&e->http);
+        e->host.port.net_open = posix_net_open;
+        e->host.port.net_send = posix_net_send;
+        e->host.port.net_close = posix_net_close;
+        e->host.port.stream_open = posix_stream_open;
+        e->host.port.stream_read = posix_stream_read;
+        e->host.port.stream_close = posix_stream_close;
+        if (strstr(methods, "wifi") != NULL) {
+            e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_WIFI);
+        }
     }
     if (fresh) {
         /* Factory image: a valid app image with the requested identity. */
@@ -403,6 +468,9 @@ static void cmd_advance(uint64_t ms)
             emu_node_t *e = s_emu.nodes[i];
             e->host.clock_ms = s_emu.now_ms + e->skew_ms;
             if (e->on && !e->host.dead) {
+                if (e->posix_net) {
+                    (void)meshota_host_net_poll(&e->net, 0);
+                }
                 meshota_node_poll(&e->node);
             }
         }

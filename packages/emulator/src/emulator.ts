@@ -31,7 +31,13 @@ export interface NodeOptions {
   chipRevision: number;
   slotSize: number;
   maxChunk: number;
-  methods: Array<"mesh" | "espnow" | "tcp">;
+  /** Side channels the node supports; "wifi" needs `net: "posix"`. */
+  methods: Array<"mesh" | "espnow" | "tcp" | "wifi">;
+  /**
+   * Where the node's TCP and HTTP traffic goes: "client" (default) sends it as frames to this
+   * client; "posix" makes the node open real sockets itself (firmware/host/net).
+   */
+  net: "client" | "posix";
 }
 
 /** What "status" reports about a node. */
@@ -197,6 +203,7 @@ export class Emulator {
     if (options.slotSize !== undefined) args.push(`slot=${options.slotSize}`);
     if (options.maxChunk !== undefined) args.push(`maxchunk=${options.maxChunk}`);
     if (options.methods !== undefined) args.push(`methods=${options.methods.join(",")}`);
+    if (options.net !== undefined) args.push(`net=${options.net}`);
     await this.command(args.join(" "));
   }
 
