@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   nanopb libnanopb-dev protobuf-compiler
   libcmocka-dev libmbedtls-dev
   clang gcc-riscv64-unknown-elf
+  python3 python3-kconfiglib
 )
 
 as_root() {
