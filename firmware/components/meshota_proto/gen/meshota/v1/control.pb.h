@@ -123,7 +123,7 @@ typedef struct _meshota_v1_EspNowMethod {
     uint32_t channel;
     /* MAC address of the distributor (6 bytes). */
     meshota_v1_EspNowMethod_distributor_mac_t distributor_mac;
-    /* Chunk payload bytes per ESP-NOW frame: at most 226 for ESP-NOW v1, 1440 for v2. */
+    /* Chunk payload bytes per ESP-NOW frame: at most 232 for ESP-NOW v1 (250-byte frames), 1440 for v2. */
     uint32_t payload_size;
 } meshota_v1_EspNowMethod;
 

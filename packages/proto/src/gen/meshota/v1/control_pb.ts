@@ -330,7 +330,7 @@ export type EspNowMethod = Message<"meshota.v1.EspNowMethod"> & {
   distributorMac: Uint8Array;
 
   /**
-   * Chunk payload bytes per ESP-NOW frame: at most 226 for ESP-NOW v1, 1440 for v2.
+   * Chunk payload bytes per ESP-NOW frame: at most 232 for ESP-NOW v1 (250-byte frames), 1440 for v2.
    *
    * @generated from field: uint32 payload_size = 3;
    */
