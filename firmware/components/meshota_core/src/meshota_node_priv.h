@@ -18,6 +18,14 @@ static inline void mo_bit_set(uint8_t *bm, uint32_t i)
     bm[i >> 3] = (uint8_t)(bm[i >> 3] | (1u << (i & 7u)));
 }
 
+/* Keeps a small helper out of line where inlining it at every caller costs code (measured with
+ * tools/size/size.sh). */
+#if defined(__GNUC__) || defined(__clang__)
+#define MO_NOINLINE __attribute__((noinline))
+#else
+#define MO_NOINLINE
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 3, 4)))
 #endif
