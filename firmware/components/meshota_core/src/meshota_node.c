@@ -802,8 +802,10 @@ void meshota_node_on_control(meshota_node_t *n, const meshota_peer_t *from, uint
         return;
     }
     const meshota_vendor_msg_t *m = meshota_vendor_by_opcode(opcode);
-    if (m == NULL || opcode == MESHOTA_OP_INFO_STATUS || opcode == MESHOTA_OP_UPDATE_STATUS ||
-        opcode == MESHOTA_OP_RELAY_STATUS) {
+    /* Once m != NULL the opcode is a 6-bit meshota opcode: one mask test for the three. */
+    if (m == NULL || ((1ull << opcode) & ((1ull << MESHOTA_OP_INFO_STATUS) |
+                                          (1ull << MESHOTA_OP_UPDATE_STATUS) |
+                                          (1ull << MESHOTA_OP_RELAY_STATUS))) != 0) {
         /* Status messages are for controllers; unknown opcodes belong to other models. */
         return;
     }
@@ -853,7 +855,7 @@ void meshota_node_on_control(meshota_node_t *n, const meshota_peer_t *from, uint
 /* ------------------------------------------------------------------------------------------ */
 /* Data plane                                                                                 */
 
-static size_t varint_len(uint32_t v)
+static MO_NOINLINE size_t varint_len(uint32_t v)
 {
     size_t n = 1;
     while (v >= 0x80u) {
@@ -876,12 +878,13 @@ static void build_missing(meshota_node_t *n)
     if (first >= s->chunk_count) {
         return;
     }
-    /* Ranges. */
+    /* Both encodings are built in place; the unused one is left out by a zero count or size (the
+     * encoder writes neither an empty repeated field nor empty bytes). Ranges first. */
     uint32_t r_cover = 0;
     size_t r_cost = 0;
     pb_size_t runs = 0;
-    meshota_v1_ChunkRange ranges[16];
-    for (uint32_t i = first; i < s->chunk_count && runs < 16;) {
+    const pb_size_t max_runs = sizeof(mc->ranges) / sizeof(mc->ranges[0]);
+    for (uint32_t i = first; i < s->chunk_count && runs < max_runs;) {
         if (mo_bit_get(bm, i)) {
             i++;
             continue;
@@ -890,8 +893,8 @@ static void build_missing(meshota_node_t *n)
         while (i < s->chunk_count && !mo_bit_get(bm, i)) {
             i++;
         }
-        ranges[runs].first = start;
-        ranges[runs].count = i - start;
+        mc->ranges[runs].first = start;
+        mc->ranges[runs].count = i - start;
         r_cover += i - start;
         r_cost += 2 + 2 + varint_len(start) + varint_len(i - start);
         runs++;
@@ -905,6 +908,7 @@ static void build_missing(meshota_node_t *n)
     uint32_t last = 0; /* relative to first; chunk `first` itself is missing */
     for (uint32_t k = 0; k < window; k++) {
         if (!mo_bit_get(bm, first + k)) {
+            mo_bit_set(mc->bitmap.bytes, k);
             b_cover++;
             last = k;
         }
@@ -913,15 +917,9 @@ static void build_missing(meshota_node_t *n)
     size_t b_cost = 2 + b_bytes + 1 + varint_len(first);
     if (r_cover > b_cover || (r_cover == b_cover && r_cost <= b_cost)) {
         mc->ranges_count = runs;
-        memcpy(mc->ranges, ranges, sizeof(ranges[0]) * runs);
     } else {
         mc->base_index = first;
         mc->bitmap.size = (pb_size_t)b_bytes;
-        for (uint32_t k = 0; k <= last; k++) {
-            if (!mo_bit_get(bm, first + k)) {
-                mc->bitmap.bytes[k >> 3] = (uint8_t)(mc->bitmap.bytes[k >> 3] | (1u << (k & 7u)));
-            }
-        }
     }
 }
 
@@ -1104,8 +1102,8 @@ void meshota_node_net_recv(meshota_node_t *n, const uint8_t *data, size_t len)
         return;
     }
     if (meshota_stream_feed(&n->rx, data, len, on_tcp_frame, n) != MESHOTA_OK) {
-        mo_log(n, MESHOTA_LOG_WARN, "bad stream frame (%s); closing",
-               n->rx.status == MESHOTA_STREAM_BAD_CRC ? "crc" : "length");
+        mo_log(n, MESHOTA_LOG_WARN, "bad stream frame (meshota_stream_status_t %d); closing",
+               n->rx.status);
         net_drop(n, ERR(MALFORMED));
     }
 }
