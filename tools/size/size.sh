@@ -1,13 +1,28 @@
 #!/usr/bin/env sh
 # Code size of meshota_core + nanopb + the generated messages for an ESP32-C3/C6 class target:
-# riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -Os, per part and in total, and a check
-# that the core references no heap function. Usage: tools/size/size.sh
+# riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -Os, per part, in total and linked with
+# --gc-sections, and a check that the core references no heap function.
 #
-# Only objects are measured (no link): libc functions the code calls (memcpy, strcmp, ...) live
+#   tools/size/size.sh          every configuration below
+#   tools/size/size.sh --check  the release configuration only (what a device ships: every
+#                               method and the relay); exit 1 when its linked .text exceeds
+#                               16384 bytes or the core references a heap function
+#
+# Only objects are measured (no libc): libc functions the code calls (memcpy, strcmp, ...) live
 # in the ESP32 ROM and are not counted; a small header stands in for the target's string.h.
-# nanopb's sources come from $NANOPB_SRC, else from Debian's source tarball of the installed
+# nanopb's sources come from $NANOPB_SRC, else from the Debian source package of the installed
 # libnanopb-dev version (fetched once into tools/size/.cache).
 set -eu
+check=0
+case "${1:-}" in
+--check) check=1 ;;
+"") ;;
+*)
+    echo "usage: $0 [--check]" >&2
+    exit 2
+    ;;
+esac
+limit=16384
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_RISCV:-riscv64-unknown-elf-gcc}
 size=${SIZE_RISCV:-riscv64-unknown-elf-size}
@@ -39,6 +54,10 @@ fetch_nanopb() { # debian version (e.g. 0.4.7-2), destination directory
         -o Dir::Cache="$apt/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
     ver=$1 dest=$2
     shift 2
+    # apt downloads as the _apt user when run as root: let it write where the files go.
+    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+        chown _apt "$apt/src"
+    fi
     apt-get -qq "$@" update >&2
     (cd "$apt/src" && apt-get -qq "$@" source --download-only "nanopb=$ver" >&2)
     # Upstream version: no epoch, no Debian revision.
@@ -128,11 +147,33 @@ measure() { # title, extra compiler flags
     $cc -march=rv32imc -mabi=ilp32 -nostdlib -Wl,--gc-sections -Wl,-e,meshota_node_init \
         -Wl,--unresolved-symbols=ignore-all $keep "$work"/o/*/*.o -o "$work/linked.elf"
     # Small constants (.srodata) land in the linker's .sdata output section.
-    $size -A "$work/linked.elf" | awk '/^\.text/ { t += $2 } /^\.(s?rodata|sdata)/ { r += $2 }
-        /^\.s?bss/ { b += $2 } END { printf "%-22s %7d %7d %7s %7d\n", "linked (gc-sections)", t, r, "-", b }'
+    linked=$($size -A "$work/linked.elf" | awk '/^\.text/ { t += $2 } /^\.(s?rodata|sdata)/ { r += $2 }
+        /^\.s?bss/ { b += $2 } END { print t + 0, r + 0, b + 0 }')
+    # shellcheck disable=SC2086
+    set -- $linked
+    printf '%-22s %7d %7d %7s %7d\n' "linked (gc-sections)" "$1" "$2" "-" "$3"
+    linked_text=$1
 }
 
-measure "default configuration" "-DMESHOTA_LOG_LEVEL=4"
-measure "lean configuration" "-DMESHOTA_LOG_LEVEL=2 -DPB_WITHOUT_64BIT -DPB_NO_ERRMSG"
-measure "lean mesh + ESP-NOW receiver" "-DMESHOTA_LOG_LEVEL=2 -DPB_WITHOUT_64BIT -DPB_NO_ERRMSG \
--DMESHOTA_WITH_TCP=0 -DMESHOTA_WITH_WIFI=0 -DMESHOTA_WITH_RELAY=0"
+# The release configuration is what ESP-IDF builds by default: ESP_PLATFORM (the compiler
+# definition ESP-IDF sets for every component) selects MESHOTA_LOG_LEVEL 2 in meshota_config.h,
+# every method and the relay are built in (the meshota_config.h defaults), and nanopb gets the
+# options the project sets for it (docs/firmware.md, "Size"). The schema has no 64-bit fields and
+# no callback fields, and the core decodes only from buffers.
+nanopb_release="-DPB_WITHOUT_64BIT -DPB_BUFFER_ONLY -DPB_NO_ERRMSG"
+release="-DESP_PLATFORM $nanopb_release"
+
+if [ "$check" = 1 ]; then
+    measure "release: every method and the relay" "$release"
+    if [ "$linked_text" -gt "$limit" ]; then
+        echo "size check failed: linked .text is $linked_text bytes, $((linked_text - limit)) over the $limit-byte budget"
+        exit 1
+    fi
+    echo "size check passed: linked .text is $linked_text of $limit bytes ($((limit - linked_text)) to spare)"
+    exit 0
+fi
+
+measure "debug: every method, the relay, all log messages, nanopb defaults" "-DMESHOTA_LOG_LEVEL=4"
+measure "release: every method and the relay" "$release"
+measure "release mesh + ESP-NOW receiver" "$release -DMESHOTA_WITH_TCP=0 -DMESHOTA_WITH_WIFI=0 \
+-DMESHOTA_WITH_RELAY=0"

@@ -97,9 +97,15 @@
 #define MESHOTA_WITH_RELAY 1
 #endif
 
-/** Highest meshota_log_level_t compiled in: 1 errors ... 4 debug. Lower it to save code. */
+/** Highest meshota_log_level_t compiled in: 1 errors ... 4 debug. Lower it to save code.
+ *  Device builds (ESP-IDF defines ESP_PLATFORM) keep errors and warnings: the 16 KB code budget
+ *  checked by tools/size/size.sh --check counts on it. Host builds keep every message. */
 #ifndef MESHOTA_LOG_LEVEL
+#ifdef ESP_PLATFORM
+#define MESHOTA_LOG_LEVEL 2
+#else
 #define MESHOTA_LOG_LEVEL 4
+#endif
 #endif
 
 #if MESHOTA_MAX_CHUNK_SIZE > 1440
