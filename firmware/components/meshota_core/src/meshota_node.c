@@ -270,12 +270,19 @@ static void espnow_send_done(meshota_node_t *n, ecode_t error)
     (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &to);
 }
 
+/* The transfer is over (@p error: why, ERROR_CODE_NONE when complete): close the side channel and
+ * tell an ESP-NOW distributor. */
+static void end_transfer(meshota_node_t *n, ecode_t error)
+{
+    stop_transport(n, error);
+    espnow_send_done(n, error);
+}
+
 static void fail(meshota_node_t *n, ecode_t error)
 {
     mo_log(n, MESHOTA_LOG_WARN, "session %08x failed in phase %d: error %d",
            (unsigned)n->s.session_id, n->s.phase, error);
-    stop_transport(n, error);
-    espnow_send_done(n, error);
+    end_transfer(n, error);
     n->s.error = (uint8_t)error;
     set_phase(n, PHASE(FAILED));
     notify_controller(n);
@@ -297,8 +304,7 @@ static bool restart_verify(meshota_node_t *n)
 static void enter_verifying(meshota_node_t *n)
 {
     /* Tell the sender it can stop; verification needs no more data. */
-    stop_transport(n, ERR(NONE));
-    espnow_send_done(n, ERR(NONE));
+    end_transfer(n, ERR(NONE));
     if (restart_verify(n)) {
         set_phase(n, PHASE(VERIFYING));
         notify_controller(n);
@@ -706,8 +712,7 @@ static void handle_cancel(meshota_node_t *n, uint16_t from, uint32_t session)
     default:
         break;
     }
-    stop_transport(n, ERR(CANCELLED));
-    espnow_send_done(n, ERR(CANCELLED));
+    end_transfer(n, ERR(CANCELLED));
     clear_bitmap(n);
     (void)n->port->kv_erase(n->port->ctx, KEY_BITMAP);
     s->error = ERR(CANCELLED);
