@@ -1419,16 +1419,6 @@ meshota_v1_RelayPhase meshota_node_relay_phase(const meshota_node_t *n)
     return (meshota_v1_RelayPhase)n->relay.phase;
 }
 
-/* strlen bounded by @p max (strnlen is POSIX, not ISO C). */
-static size_t bounded_len(const char *s, size_t max)
-{
-    size_t n = 0;
-    while (n < max && s[n] != '\0') {
-        n++;
-    }
-    return n;
-}
-
 void meshota_manifest_signing_bytes(const meshota_v1_Manifest *m, uint8_t out[124])
 {
     memset(out, 0, 124);
@@ -1439,8 +1429,11 @@ void meshota_manifest_signing_bytes(const meshota_v1_Manifest *m, uint8_t out[12
         out[8 + i] = (uint8_t)(words[i / 4] >> (8 * (i % 4))); /* little-endian */
     }
     memcpy(out + 28, m->image_sha256.bytes, m->image_sha256.size <= 32 ? m->image_sha256.size : 32);
-    size_t v = bounded_len(m->version, 31);
-    size_t p = bounded_len(m->project_name, 31);
-    memcpy(out + 60, m->version, v);
-    memcpy(out + 92, m->project_name, p);
+    /* version at 60, project_name at 92: at most 31 bytes each, up to the NUL, zero padded. */
+    const char *str[2] = {m->version, m->project_name};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < 31 && str[k][i] != '\0'; i++) {
+            out[60 + 32 * k + i] = (uint8_t)str[k][i];
+        }
+    }
 }
