@@ -3,15 +3,23 @@
 
 #include <string.h>
 
-#include <psa/crypto.h>
-
 #ifdef ESP_PLATFORM
 #include "esp_idf_version.h"
-#include "sdkconfig.h"
-/* ESP-IDF v5 builds the PSA Crypto API only when asked to; v6 always does. */
-#if ESP_IDF_VERSION_MAJOR < 6 && !defined(CONFIG_MBEDTLS_PSA_CRYPTO_C)
-#error "meshota_core needs CONFIG_MBEDTLS_PSA_CRYPTO_C=y in sdkconfig (ESP-IDF v5)"
+/* ESP-IDF before v5.1 is not supported (idf_component.yml); v4.x ships Mbed TLS 2.x without a
+ * usable PSA Crypto API. */
+#if ESP_IDF_VERSION < ESP_IDF_VERSION_VAL(5, 1, 0)
+#error "meshota_core needs ESP-IDF v5.1 or later"
 #endif
+#endif
+
+#include <psa/crypto.h>
+
+/* psa/crypto.h brings in the library's configuration. Mbed TLS 2.28/3.x build the PSA Crypto
+ * core when MBEDTLS_PSA_CRYPTO_C is set (upstream default of both; ESP-IDF v5's mbedtls Kconfig
+ * has no switch for it); Mbed TLS 4 / TF-PSA-Crypto (ESP-IDF v6) always provide the API.
+ * MBEDTLS_PSA_CRYPTO_CLIENT alone means the API is served by another image (a TEE). */
+#if !defined(MBEDTLS_PSA_CRYPTO_C) && !defined(MBEDTLS_PSA_CRYPTO_CLIENT)
+#error "meshota_core needs the PSA Crypto API: this Mbed TLS configuration leaves out MBEDTLS_PSA_CRYPTO_C (docs/porting.md, PSA Crypto)"
 #endif
 
 _Static_assert(sizeof(psa_hash_operation_t) <= MESHOTA_SHA256_STATE_SIZE,
