@@ -1,0 +1,3 @@
+/* From components/esp_system/include/esp_system.h (ESP-IDF v5.x). */
+#pragma once
+void esp_restart(void) __attribute__((noreturn));
