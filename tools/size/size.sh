@@ -70,6 +70,7 @@ fetch_nanopb() { # debian version (e.g. 0.4.7-2), destination directory
     top=$(find "$dest.tmp" -mindepth 1 -maxdepth 1 -type d)
     [ -f "$top/pb_decode.c" ] || { echo "size.sh: $1 holds no pb_decode.c" >&2; exit 1; }
     rm -rf "$dest" && mv "$top" "$dest" && rm -rf "$dest.tmp"
+    rm -rf "$apt" # the package lists (about 20 MB) are not needed once the source is unpacked
 }
 
 if [ -z "${NANOPB_SRC:-}" ]; then
