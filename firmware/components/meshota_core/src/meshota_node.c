@@ -486,6 +486,14 @@ static meshota_v1_Method method_of(pb_size_t which_method)
     return (meshota_v1_Method)(which_method - 9);
 }
 
+/* The session takes the credentials held for it (n->pend_*). */
+static void take_credentials(meshota_node_t *n)
+{
+    memcpy(n->s.ssid, n->pend_ssid, sizeof(n->s.ssid));
+    memcpy(n->s.password, n->pend_password, sizeof(n->s.password));
+    n->s.has_creds = 1;
+}
+
 static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, uint16_t *chunk)
 {
     const meshota_v1_Manifest *m = &u->manifest;
@@ -639,9 +647,7 @@ static void handle_update_start(meshota_node_t *n, uint16_t from)
         sizeof(u->method.mesh)};
     memcpy(&s->m, &u->method, method_size[s->method - 1]);
     if (n->pend_session == u->session_id) {
-        memcpy(s->ssid, n->pend_ssid, sizeof(s->ssid));
-        memcpy(s->password, n->pend_password, sizeof(s->password));
-        s->has_creds = 1;
+        take_credentials(n);
     }
     n->transport_up = 0;
     n->heard = 0;
@@ -670,9 +676,7 @@ static void handle_credentials(meshota_node_t *n, uint16_t from)
     memcpy(n->pend_ssid, c->ssid, sizeof(n->pend_ssid));
     memcpy(n->pend_password, c->password, sizeof(n->pend_password));
     if (is_active(n) && n->s.session_id == c->session_id) {
-        memcpy(n->s.ssid, c->ssid, sizeof(n->s.ssid));
-        memcpy(n->s.password, c->password, sizeof(n->s.password));
-        n->s.has_creds = 1;
+        take_credentials(n);
         if (persist_session(n) != MESHOTA_OK) {
             send_status(n, from, ERR(STORAGE));
             return;
