@@ -18,7 +18,7 @@ static inline void mo_bit_set(uint8_t *bm, uint32_t i)
     bm[i >> 3] = (uint8_t)(bm[i >> 3] | (1u << (i & 7u)));
 }
 
-/* Keeps a small helper out of line where inlining it at every caller costs code (measured with
+/* Keeps a small function out of line where inlining it at every caller costs code (measured with
  * tools/size/size.sh). */
 #if defined(__GNUC__) || defined(__clang__)
 #define MO_NOINLINE __attribute__((noinline))
