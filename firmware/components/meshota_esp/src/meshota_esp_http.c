@@ -432,7 +432,12 @@ int32_t mota_http_read(void *ctx, uint8_t *buf, size_t len)
     if (!ready) {
         return -MESHOTA_ERR_WOULD_BLOCK;
     }
-    size_t n = xStreamBufferReceive(s_http.rx, buf, len, 0);
+    /* Pieces of 16-byte multiples, or all @p len bytes (the core asks for less than its read
+     * block only at the image's end): every write to an encrypted OTA slot must start 16-byte
+     * aligned (docs/porting.md, "Flash encryption"). The last few bytes go out with the end. */
+    size_t avail = xStreamBufferBytesAvailable(s_http.rx);
+    size_t take = avail >= len ? len : avail - avail % 16u;
+    size_t n = take > 0 ? xStreamBufferReceive(s_http.rx, buf, take, 0) : 0;
     if (n > 0) {
         return (int32_t)n;
     }

@@ -62,6 +62,10 @@ size_t xStreamBufferSpacesAvailable(StreamBufferHandle_t b)
 {
     return sizeof(b->data) - b->len;
 }
+size_t xStreamBufferBytesAvailable(StreamBufferHandle_t b)
+{
+    return b->len;
+}
 BaseType_t xStreamBufferReset(StreamBufferHandle_t b)
 {
     b->len = 0;
@@ -458,6 +462,31 @@ static void read_waits_for_the_new_connection_and_ignores_closed_ones(void **sta
     assert_int_equal(mota_http_read(NULL, b, sizeof(b)), -MESHOTA_ERR_WOULD_BLOCK);
 }
 
+static void read_hands_out_16_byte_multiples_until_the_end(void **state)
+{
+    (void)state;
+    uint8_t b[256];
+    assert_int_equal(mota_http_open(NULL, "http://10.0.0.2/fw.bin", NULL, NULL, 0), MESHOTA_OK);
+    s_http.ready_gen = s_http.gen;
+    for (size_t i = 0; i < 100; i++) {
+        s_sb.data[i] = (uint8_t)i;
+    }
+    s_sb.len = 100;
+    /* 100 bytes there, 256 asked: 96, so that the next write starts 16-byte aligned. */
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), 96);
+    assert_int_equal(b[95], 95);
+    /* 4 left and the stream goes on: wait for more rather than hand out 4. */
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), -MESHOTA_ERR_WOULD_BLOCK);
+    /* The core asks for exactly what is left of the image: that is handed out as it is. */
+    assert_int_equal(mota_http_read(NULL, b, 4), 4);
+    assert_int_equal(b[0], 96);
+    /* At the end of the stream the last bytes go out whatever their number. */
+    s_sb.len = 5;
+    s_http.end_gen = s_http.gen;
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), 5);
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), 0);
+}
+
 static void open_refuses_bad_urls_and_oversize_credentials(void **state)
 {
     (void)state;
@@ -485,6 +514,7 @@ int main(void)
         cmocka_unit_test_setup(https_verifies_with_the_pin_or_the_certificate_bundle, setup),
         cmocka_unit_test_setup(pin_accepts_only_the_pinned_leaf_certificate, setup),
         cmocka_unit_test_setup(read_waits_for_the_new_connection_and_ignores_closed_ones, setup),
+        cmocka_unit_test_setup(read_hands_out_16_byte_multiples_until_the_end, setup),
         cmocka_unit_test_setup(open_refuses_bad_urls_and_oversize_credentials, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
