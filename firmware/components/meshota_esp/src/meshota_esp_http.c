@@ -446,8 +446,11 @@ int32_t mota_http_read(void *ctx, uint8_t *buf, size_t len)
     bool err = s_http.err_gen == s_http.gen;
     taskEXIT_CRITICAL(&s_http.lock);
     if (end || err) {
-        /* Every byte was pushed before the end was posted: take what arrived meanwhile. */
-        n = xStreamBufferReceive(s_http.rx, buf, len, 0);
+        /* Every byte was pushed before the end was posted: take what arrived meanwhile. After
+         * an error, whole 16-byte pieces only: the rest comes again when the stream resumes. */
+        avail = xStreamBufferBytesAvailable(s_http.rx);
+        take = end || avail >= len ? len : avail - avail % 16u;
+        n = take > 0 ? xStreamBufferReceive(s_http.rx, buf, take, 0) : 0;
         if (n > 0) {
             return (int32_t)n;
         }

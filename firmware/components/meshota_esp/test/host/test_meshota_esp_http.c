@@ -385,8 +385,9 @@ static void connection_ending_early_reports_an_error_after_the_bytes_it_carried(
     srv.cut_after = 2500;
     uint32_t gen = open_and_run("http://10.0.0.2/fw.bin", NULL, 1000);
     assert_int_equal(s_http.err_gen, gen);
-    assert_int_equal(s_got_len, 2500);
-    assert_memory_equal(s_got, &s_image[1000], 2500);
+    /* 2500 bytes carried; the last 4 are not a whole 16-byte piece and come again on resume. */
+    assert_int_equal(s_got_len, 2496);
+    assert_memory_equal(s_got, &s_image[1000], 2496);
 }
 
 static void https_is_not_started_without_heap_for_tls(void **state)
@@ -487,6 +488,19 @@ static void read_hands_out_16_byte_multiples_until_the_end(void **state)
     assert_int_equal(mota_http_read(NULL, b, sizeof(b)), 0);
 }
 
+static void read_after_an_error_keeps_the_unaligned_rest_for_the_resume(void **state)
+{
+    (void)state;
+    uint8_t b[256];
+    assert_int_equal(mota_http_open(NULL, "http://10.0.0.2/fw.bin", NULL, NULL, 0), MESHOTA_OK);
+    s_http.ready_gen = s_http.gen;
+    s_sb.len = 37;
+    s_http.err_gen = s_http.gen;
+    /* 32 of 37 bytes; the 5 others would leave a padded block that the resume writes again. */
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), 32);
+    assert_int_equal(mota_http_read(NULL, b, sizeof(b)), -MESHOTA_ERR_NET);
+}
+
 static void open_refuses_bad_urls_and_oversize_credentials(void **state)
 {
     (void)state;
@@ -515,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup(pin_accepts_only_the_pinned_leaf_certificate, setup),
         cmocka_unit_test_setup(read_waits_for_the_new_connection_and_ignores_closed_ones, setup),
         cmocka_unit_test_setup(read_hands_out_16_byte_multiples_until_the_end, setup),
+        cmocka_unit_test_setup(read_after_an_error_keeps_the_unaligned_rest_for_the_resume, setup),
         cmocka_unit_test_setup(open_refuses_bad_urls_and_oversize_credentials, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
