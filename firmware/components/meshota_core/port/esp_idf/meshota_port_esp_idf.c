@@ -18,7 +18,6 @@
 #include "freertos/task.h"
 #include "nvs.h"
 #include "sdkconfig.h"
-#include "spi_flash_mmap.h"
 
 #include "meshota_crypto_psa.h"
 
@@ -33,6 +32,10 @@
 /* Flash encryption (AES-XTS) programs whole 16-byte blocks: esp_partition_write() to an
  * encrypted partition needs offset and length multiples of 16 (esp_partition.h). */
 #define ENC_BLOCK 16u
+
+/* Sector size when a partition does not state its erase_size (SPI_FLASH_SEC_SIZE of
+ * spi_flash_mmap.h, not included: spi_flash is not a requirement of this component). */
+#define SECTOR_SIZE_DEFAULT 4096u
 
 /* Ticks given away between two sector erases (see p_flash_erase). */
 #define ERASE_YIELD_TICKS 1
@@ -90,7 +93,7 @@ static meshota_err_t p_flash_erase(void *ctx, uint32_t offset, uint32_t len)
 {
     (void)ctx;
     const esp_partition_t *part = s_port.passive;
-    uint32_t sector = part->erase_size != 0 ? part->erase_size : SPI_FLASH_SEC_SIZE;
+    uint32_t sector = part->erase_size != 0 ? part->erase_size : SECTOR_SIZE_DEFAULT;
     if (offset % sector != 0 || len % sector != 0 || offset > part->size ||
         len > part->size - offset) {
         ESP_LOGE(TAG, "erase 0x%" PRIx32 "+0x%" PRIx32 ": not whole %" PRIu32 "-byte sectors "

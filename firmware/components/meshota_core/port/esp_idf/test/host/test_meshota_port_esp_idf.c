@@ -161,11 +161,6 @@ esp_err_t esp_ota_mark_app_invalid_rollback_and_reboot(void)
     return ESP_ERR_OTA_ROLLBACK_FAILED;
 }
 
-const esp_partition_t *esp_ota_get_last_invalid_partition(void)
-{
-    return NULL;
-}
-
 /* ---- fake NVS: a handful of blobs ----------------------------------------------------------- */
 
 static struct {
@@ -586,6 +581,18 @@ static void stale_invalid_slot_without_an_applied_image_is_normal(void **state)
     assert_int_equal(s_p.boot_state(s_p.ctx), MESHOTA_BOOT_NORMAL);
 }
 
+static void failed_rollback_keeps_the_record_for_the_next_boot(void **state)
+{
+    (void)state;
+    assert_int_equal(s_p.boot_set_next(s_p.ctx, 4096), MESHOTA_OK);
+    set_state(&s_ota1, ESP_OTA_IMG_PENDING_VERIFY);
+    boot(&s_ota1);
+    /* No app to go back to: the call returns (it reboots when it succeeds). */
+    assert_int_equal(s_p.boot_rollback(s_p.ctx), MESHOTA_ERR_FLASH);
+    assert_int_equal(s_p.boot_state(s_p.ctx), MESHOTA_BOOT_PENDING_VERIFY);
+    assert_true(nvs_find(KEY_APPLIED) >= 0);
+}
+
 static void failed_set_boot_records_nothing(void **state)
 {
     (void)state;
@@ -639,6 +646,7 @@ int main(void)
         cmocka_unit_test_setup(self_rejected_image_is_reported_as_rolled_back, setup),
         cmocka_unit_test_setup(confirmed_update_is_never_reported_as_rolled_back, setup),
         cmocka_unit_test_setup(stale_invalid_slot_without_an_applied_image_is_normal, setup),
+        cmocka_unit_test_setup(failed_rollback_keeps_the_record_for_the_next_boot, setup),
         cmocka_unit_test_setup(failed_set_boot_records_nothing, setup),
         cmocka_unit_test_setup(applied_image_survives_an_nvs_failure, setup),
         cmocka_unit_test_setup(running_info_comes_from_the_app_description, setup),
