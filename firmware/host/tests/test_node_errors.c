@@ -195,14 +195,21 @@ static void test_tampered_manifest_gets_bad_signature(void **state)
     expect_refused(EC(BAD_SIGNATURE));
 }
 
+/* Refused mesh data frames are answered at most once per MESHOTA_REFUSAL_INTERVAL_MS. */
+static void next_refusal(void)
+{
+    mt_advance(t, MESHOTA_REFUSAL_INTERVAL_MS);
+}
+
 static void test_chunk_errors_have_their_codes_and_write_nothing(void **state)
 {
     (void)state;
     mt_control(t, MESHOTA_OP_UPDATE_START, &start);
     mt_send_chunk(t, SESSION + 1, img, img_len, CHUNK, 0);
     expect_status(PH(STARTING), EC(SESSION_MISMATCH));
+    next_refusal();
     mt_send_chunk(t, SESSION, img, img_len, CHUNK, chunk_count());
-    expect_status(PH(STARTING), EC(CHUNK_OUT_OF_RANGE));
+    expect_status(meshota_node_phase(&t->node), EC(CHUNK_OUT_OF_RANGE));
     /* A chunk larger than the session's chunk size. */
     static meshota_v1_DataFrame f;
     memset(&f, 0, sizeof(f));
@@ -211,17 +218,40 @@ static void test_chunk_errors_have_their_codes_and_write_nothing(void **state)
     f.body.chunk.index = 0;
     f.body.chunk.data.size = CHUNK + 1;
     meshota_peer_t from = {.mesh_addr = 1};
+    next_refusal();
     mt_data(t, MESHOTA_BEARER_MESH, &from, &f);
-    expect_status(PH(STARTING), EC(CHUNK_TOO_LARGE));
+    expect_status(meshota_node_phase(&t->node), EC(CHUNK_TOO_LARGE));
     /* A short chunk that is not the last one. */
     f.body.chunk.data.size = CHUNK - 1;
+    next_refusal();
     mt_data(t, MESHOTA_BEARER_MESH, &from, &f);
-    expect_status(PH(STARTING), EC(MALFORMED));
+    expect_status(meshota_node_phase(&t->node), EC(MALFORMED));
     assert_int_equal(meshota_node_bytes_done(&t->node), 0);
     /* Data over 1440 bytes fails the decode itself. */
     uint8_t raw[1500] = {0x1A, 0xA8, 0x0B, 0x12, 0xA5, 0x0B};
+    next_refusal();
     meshota_node_on_data(&t->node, MESHOTA_BEARER_MESH, &from, raw, sizeof(raw));
-    expect_status(PH(STARTING), EC(MALFORMED));
+    expect_status(meshota_node_phase(&t->node), EC(MALFORMED));
+    /* Refused chunks leave the session waiting for good ones. */
+    assert_true(meshota_node_phase(&t->node) == PH(STARTING) ||
+                meshota_node_phase(&t->node) == PH(RECEIVING));
+}
+
+/* Chunks sent to a group reach members that are elsewhere: they must not answer every one. */
+static void test_refused_group_chunks_get_one_answer_per_interval(void **state)
+{
+    (void)state;
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    size_t before = t->n_sent;
+    for (uint32_t i = 0; i < 20; i++) {
+        mt_send_chunk(t, SESSION + 1, img, img_len, CHUNK, i);
+    }
+    assert_int_equal(t->n_sent - before, 1);
+    expect_status(PH(STARTING), EC(SESSION_MISMATCH));
+    next_refusal();
+    mt_send_chunk(t, SESSION + 1, img, img_len, CHUNK, 0);
+    assert_int_equal(t->n_sent - before, 2);
+    assert_int_equal(meshota_node_bytes_done(&t->node), 0);
 }
 
 static void test_corrupted_chunk_gets_hash_mismatch(void **state)
@@ -383,6 +413,7 @@ int main(void)
         T(test_other_project_refused_unless_allowed),
         T(test_tampered_manifest_gets_bad_signature),
         T(test_chunk_errors_have_their_codes_and_write_nothing),
+        T(test_refused_group_chunks_get_one_answer_per_interval),
         T(test_corrupted_chunk_gets_hash_mismatch),
         T(test_signed_but_malformed_image_gets_bad_image),
         T(test_image_disagreeing_with_manifest_gets_manifest_mismatch),

@@ -1022,7 +1022,11 @@ void meshota_node_on_data(meshota_node_t *n, meshota_bearer_t bearer, const mesh
     if (e != ERR(NONE)) {
         mo_log(n, MESHOTA_LOG_WARN, "data frame refused on bearer %d: error %d (%s)", bearer, e,
                why);
-        if (bearer == MESHOTA_BEARER_MESH) {
+        /* Chunks sent to a group reach every member, and members that are done or elsewhere
+         * would each answer every one: one refusal per interval tells the sender enough. */
+        uint64_t now = n->port->now_ms(n->port->ctx);
+        if (bearer == MESHOTA_BEARER_MESH && now >= n->refusal_due_ms) {
+            n->refusal_due_ms = now + MESHOTA_REFUSAL_INTERVAL_MS;
             send_status(n, from->mesh_addr, e);
         }
     }

@@ -47,6 +47,11 @@
 #endif
 
 /** Session gives up with ERROR_CODE_TIMEOUT when no data arrives for this long. */
+/** Least time between two answers to refused data frames over the mesh (group sends). */
+#ifndef MESHOTA_REFUSAL_INTERVAL_MS
+#define MESHOTA_REFUSAL_INTERVAL_MS 1000
+#endif
+
 #ifndef MESHOTA_RECEIVE_TIMEOUT_MS
 #define MESHOTA_RECEIVE_TIMEOUT_MS 60000
 #endif

@@ -112,8 +112,6 @@ typedef struct meshota_node {
     meshota_node_config_t cfg;
     meshota_running_t running;
     meshota_session_t s;
-    /** Persisted as is: session id (u32 LE) then the bitmap (bit set: chunk written). */
-    uint8_t bmap_rec[4 + MESHOTA_MAX_CHUNKS / 8];
     uint32_t chunks_done;
     uint8_t transport_up;           /**< The side channel of the session was started. */
     uint8_t heard;                  /**< Anything was heard from the distributor. */
@@ -131,6 +129,10 @@ typedef struct meshota_node {
     uint64_t last_progress_ms;
     uint32_t last_progress_done;
     meshota_peer_t distributor;     /**< Where MissingChunks/TransferDone go (ESP-NOW). */
+    uint64_t refusal_due_ms;        /**< Earliest time to answer a refused mesh data frame. */
+    /* Large members last: small fields stay within short load/store offsets on RISC-V. */
+    /** Persisted as is: session id (u32 LE) then the bitmap (bit set: chunk written). */
+    uint8_t bmap_rec[4 + MESHOTA_MAX_CHUNKS / 8];
     meshota_sha256_t sha;
     meshota_stream_rx_t rx;
     meshota_relay_t relay;
