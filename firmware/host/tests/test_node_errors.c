@@ -237,6 +237,18 @@ static void test_chunk_errors_have_their_codes_and_write_nothing(void **state)
                 meshota_node_phase(&t->node) == PH(RECEIVING));
 }
 
+/* Even when its session record is lost, an unconfirmed image keeps the old one as the way back. */
+static void test_start_while_running_image_unconfirmed_gets_wrong_state(void **state)
+{
+    (void)state;
+    assert_int_equal(t->host.port.kv_erase(t->host.port.ctx, "ota.sess"), MESHOTA_OK);
+    t->host.boot.state = MESHOTA_BOOT_PENDING_VERIFY;
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(NONE), EC(WRONG_STATE));
+    assert_int_equal(meshota_node_bytes_done(&t->node), 0);
+    t->host.boot.state = MESHOTA_BOOT_NORMAL;
+}
+
 /* Chunks sent to a group reach members that are elsewhere: they must not answer every one. */
 static void test_refused_group_chunks_get_one_answer_per_interval(void **state)
 {
@@ -414,6 +426,7 @@ int main(void)
         T(test_tampered_manifest_gets_bad_signature),
         T(test_chunk_errors_have_their_codes_and_write_nothing),
         T(test_refused_group_chunks_get_one_answer_per_interval),
+        T(test_start_while_running_image_unconfirmed_gets_wrong_state),
         T(test_corrupted_chunk_gets_hash_mismatch),
         T(test_signed_but_malformed_image_gets_bad_image),
         T(test_image_disagreeing_with_manifest_gets_manifest_mismatch),

@@ -609,6 +609,11 @@ static void handle_update_start(meshota_node_t *n, uint16_t from)
         }
         return;
     }
+    if (n->port->boot_state(n->port->ctx) == MESHOTA_BOOT_PENDING_VERIFY) {
+        /* The running image is not confirmed: the passive slot holds the only way back. */
+        send_refusal(n, from, (meshota_v1_Phase)s->phase, ERR(WRONG_STATE));
+        return;
+    }
     uint16_t chunk = 0;
     ecode_t e = check_start(n, u, &chunk);
     if (e != ERR(NONE)) {
