@@ -8,7 +8,7 @@
  *
  * Ports shipped with meshota:
  * - port/psa/meshota_crypto_psa.c: SHA-256 and ECDSA P-256 through the PSA Crypto API
- *   (mbedtls 2.28 on the host, mbedtls 3.x in ESP-IDF v5/v6).
+ *   (Mbed TLS 2.28 on the host, 3.x in ESP-IDF v5, 4.x in ESP-IDF v6).
  * - port/esp_idf/: flash (esp_ota_ops, esp_partition), NVS, esp_timer, ESP_LOG, esp_random.
  * - firmware/host/port/: file- or RAM-backed flash, a directory key-value store, a virtual
  *   clock, used by the tests and the node emulator.
