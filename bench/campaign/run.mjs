@@ -73,12 +73,31 @@ async function run(label, { n, bytesSize, mix, relays, espnowRate, minimum }) {
   }
 }
 
-const rows = [];
+const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+console.log("method                              nodes   image B   done   sim s    min s   ratio   wall s");
+/** Rows are printed as each case finishes. */
+const rows = {
+  list: [],
+  push(r) {
+    this.list.push(r);
+    console.log(
+      `${r.label.padEnd(34)} ${String(r.nodes).padStart(6)} ${String(r.bytes).padStart(9)} ${String(r.done).padStart(6)} ${fmt(r.simS).padStart(7)} ${fmt(r.minS).padStart(8)} ${fmt(r.ratio, 2).padStart(7)} ${fmt(r.wallS).padStart(8)}`,
+    );
+  },
+  find(f) {
+    return this.list.find(f);
+  },
+};
+if (only.has("mesh")) {
+  const n = Number(values["mesh-nodes"]);
+  const s = Number(values["mesh-size"]);
+  rows.push(await run(`pure mesh (${n} nodes, ${s} B)`, { n, bytesSize: s, mix: { mesh: 1 }, relays: false, minimum: () => meshMinS(n, s) }));
+}
 if (only.has("tcp")) {
   rows.push(await run("TCP over Wi-Fi", { n: nodes, bytesSize: size, mix: { tcp: 1 }, relays: false, minimum: () => tcpMinS(nodes, size) }));
 }
 if (only.has("espnow")) {
-  for (const rate of [ESPNOW_DEFAULTS.rateBps, 2_000_000]) {
+  for (const rate of [2_000_000, ESPNOW_DEFAULTS.rateBps]) {
     rows.push(
       await run(`ESP-NOW relays, ${rate / 1000} kbit/s`, {
         n: nodes,
@@ -92,19 +111,7 @@ if (only.has("espnow")) {
     );
   }
 }
-if (only.has("mesh")) {
-  const n = Number(values["mesh-nodes"]);
-  const s = Number(values["mesh-size"]);
-  rows.push(await run(`pure mesh (${n} nodes, ${s} B)`, { n, bytesSize: s, mix: { mesh: 1 }, relays: false, minimum: () => meshMinS(n, s) }));
-}
 
-const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
-console.log("method                              nodes   image B   done   sim s    min s   ratio   wall s");
-for (const r of rows) {
-  console.log(
-    `${r.label.padEnd(34)} ${String(r.nodes).padStart(6)} ${String(r.bytes).padStart(9)} ${String(r.done).padStart(6)} ${fmt(r.simS).padStart(7)} ${fmt(r.minS).padStart(8)} ${fmt(r.ratio, 2).padStart(7)} ${fmt(r.wallS).padStart(8)}`,
-  );
-}
 const mesh = rows.find((r) => r.label.startsWith("pure mesh"));
 if (mesh) {
   const projected = mesh.ratio * meshMinS(nodes, size);
