@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { VENDOR_MESSAGES, fromJson, toJson, encodeStrict } from "../../packages/proto/dist/index.js";
+import { ManifestSchema, VENDOR_MESSAGES, fromJson, toJson, encodeStrict, manifestSigningBytes } from "../../packages/proto/dist/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const protoDir = join(here, "..");
@@ -35,3 +35,21 @@ const lines = source.map(([name, json]) => {
 });
 writeFileSync(join(here, "golden.jsonl"), lines.join("\n") + "\n");
 console.log(`wrote ${lines.length} golden vectors`);
+
+// Manifest signing bytes: the encoded Manifest and the 124 bytes a signature covers, so the
+// C core and TypeScript are held to the same layout.
+const manifests = [
+  { imageSize: 1572864, imageSha256: "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8=", version: "1.5.0", projectName: "greenhouse-node", secureVersion: 3, chipId: 5, minChipRev: 3, maxChipRev: 199 },
+  { imageSize: 4096, imageSha256: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", version: "", projectName: "" },
+  { imageSize: 4294967295, imageSha256: "//////////////////////////////////////////8=", version: "v".repeat(31), projectName: "節点-ñ", secureVersion: 4294967295, chipId: 23, minChipRev: 0, maxChipRev: 65535 },
+];
+const signing = manifests.map((json) => {
+  const m = fromJson(ManifestSchema, json);
+  return JSON.stringify({
+    manifest: toJson(ManifestSchema, m),
+    manifest_hex: Buffer.from(encodeStrict(ManifestSchema, m)).toString("hex"),
+    signing_hex: Buffer.from(manifestSigningBytes(m)).toString("hex"),
+  });
+});
+writeFileSync(join(here, "manifest-signing.jsonl"), signing.join("\n") + "\n");
+console.log(`wrote ${signing.length} manifest signing vectors`);

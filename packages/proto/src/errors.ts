@@ -41,12 +41,17 @@ export class FieldBoundError extends MeshotaProtoError {
   /** Largest length or count the firmware accepts. */
   readonly limit: number;
 
-  constructor(field: string, actual: number, limit: number, unit: "bytes" | "elements") {
-    super(`${field} is ${actual} ${unit}, over its bound of ${limit}`);
+  constructor(field: string, actual: number, limit: number, unit: "bytes" | "elements", message?: string) {
+    super(message ?? `${field} is ${actual} ${unit}, over its bound of ${limit}`);
     this.name = "FieldBoundError";
     this.field = field;
     this.actual = actual;
     this.limit = limit;
+  }
+
+  /** A bytes field that must have exactly `size` bytes (a SHA-256, a MAC address). */
+  static exact(field: string, actual: number, size: number): FieldBoundError {
+    return new FieldBoundError(field, actual, size, "bytes", `${field} is ${actual} bytes; it must be exactly ${size}`);
   }
 }
 

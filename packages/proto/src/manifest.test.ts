@@ -1,4 +1,6 @@
-import { create } from "@bufbuild/protobuf";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { FieldBoundError, ManifestSchema, manifestSigningBytes } from "./index.js";
 
@@ -26,8 +28,24 @@ describe("manifest signing bytes", () => {
 
   it("should refuse a hash that is not 32 bytes and text over 31 bytes", () => {
     expect(() => manifestSigningBytes({ ...manifest, imageSha256: new Uint8Array(31) })).toThrow(FieldBoundError);
+    expect(() => manifestSigningBytes({ ...manifest, imageSha256: new Uint8Array(31) })).toThrow(
+      "meshota.v1.Manifest.image_sha256 is 31 bytes; it must be exactly 32",
+    );
     expect(() => manifestSigningBytes({ ...manifest, version: "x".repeat(32) })).toThrow(
       "meshota.v1.Manifest.version is 32 bytes, over its bound of 31",
     );
+  });
+});
+
+describe("shared manifest signing vectors", () => {
+  // proto/testdata/manifest-signing.jsonl is also checked against the C core's function.
+  const vectors = readFileSync(join(__dirname, "../../../proto/testdata/manifest-signing.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as { manifest_hex: string; signing_hex: string });
+
+  it.each(vectors.map((v, i) => [i, v] as const))("should build the signing bytes of vector %i", (_, v) => {
+    const m = fromBinary(ManifestSchema, Buffer.from(v.manifest_hex, "hex"));
+    expect(Buffer.from(manifestSigningBytes(m)).toString("hex")).toBe(v.signing_hex);
   });
 });

@@ -20,7 +20,7 @@ const TEXT_FIELD = 32;
  */
 export function manifestSigningBytes(m: Manifest): Uint8Array {
   if (m.imageSha256.length !== 32) {
-    throw new FieldBoundError("meshota.v1.Manifest.image_sha256", m.imageSha256.length, 32, "bytes");
+    throw FieldBoundError.exact("meshota.v1.Manifest.image_sha256", m.imageSha256.length, 32);
   }
   const out = new Uint8Array(MANIFEST_SIGNING_SIZE);
   const view = new DataView(out.buffer);
