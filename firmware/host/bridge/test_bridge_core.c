@@ -192,6 +192,31 @@ static void repeated_sequence_is_reacked_not_sent_twice(void **state)
     assert_int_equal(meshota_bridge_stats(&B)->duplicates, 1);
 }
 
+static void repeated_ack_carries_the_free_slots_of_now(void **state)
+{
+    (void)state;
+    /* Fill every slot: the ACK of the last SEND says no slot is free. */
+    for (int i = 0; i < MESHOTA_BRIDGE_TX_SLOTS; i++) {
+        assert_int_equal(feed_send((uint8_t)(20 + i), 10), 1);
+    }
+    const uint8_t last = (uint8_t)(20 + MESHOTA_BRIDGE_TX_SLOTS - 1);
+    assert_int_equal(OUT[0].body[4], 0);
+    /* That ACK is lost on the UART; meanwhile the radio empties the queue. */
+    for (int i = 0; i < MESHOTA_BRIDGE_TX_SLOTS; i++) {
+        meshota_bridge_on_sent(&B, MESHOTA_BRIDGE_SENT_OK);
+    }
+    /* The host sends the last SEND again: the answer is the same ACK, not executed twice, but
+     * with the slots free now. A stale 0 would leave the host waiting for a SENT that never
+     * comes, with an empty queue. */
+    assert_int_equal(feed_send(last, 10), 1);
+    assert_int_equal(OUT[0].body[0], MESHOTA_BRIDGE_ACK);
+    assert_int_equal(OUT[0].body[2], last);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_OK);
+    assert_int_equal(OUT[0].body[4], MESHOTA_BRIDGE_TX_SLOTS);
+    assert_int_equal(F.sends, MESHOTA_BRIDGE_TX_SLOTS);
+    assert_int_equal(meshota_bridge_stats(&B)->duplicates, 1);
+}
+
 static void full_queue_answers_busy_until_a_slot_frees(void **state)
 {
     (void)state;
@@ -369,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup(hello_announces_version_payload_mac_channel_and_slots, setup),
         cmocka_unit_test_setup(send_is_acked_then_reported_sent_with_credits, setup),
         cmocka_unit_test_setup(repeated_sequence_is_reacked_not_sent_twice, setup),
+        cmocka_unit_test_setup(repeated_ack_carries_the_free_slots_of_now, setup),
         cmocka_unit_test_setup(full_queue_answers_busy_until_a_slot_frees, setup),
         cmocka_unit_test_setup(radio_refusal_and_inline_completion_report_sent, setup),
         cmocka_unit_test_setup(bad_lengths_and_channels_are_refused, setup),

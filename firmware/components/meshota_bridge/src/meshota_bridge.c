@@ -206,8 +206,14 @@ static void on_frame(meshota_bridge_t *b, const uint8_t *body, size_t len)
         return;
     }
     if (b->have_last && seq == b->last_seq) {
-        /* The host did not get our answer and sent the command again: answer, do not redo. */
+        /* The host did not get our answer and sent the command again: answer, do not redo.
+         * free_slots is of now, not of the first answer: slots freed since then were reported
+         * in SENT frames the host may already have read, and a stale count would have it wait
+         * for a SENT that never comes. */
         b->stats.duplicates++;
+        if (b->last_reply_type == MESHOTA_BRIDGE_ACK) {
+            b->last_reply[2] = free_slots(b);
+        }
         emit(b, b->last_reply_type, b->last_reply, b->last_reply_len, NULL, 0);
         return;
     }

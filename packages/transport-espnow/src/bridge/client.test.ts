@@ -124,6 +124,23 @@ describe("BridgeClient", () => {
     expect(outcomes).toEqual(["sent"]);
   });
 
+  it("should take a SENT for the unacknowledged SEND as its ACK (the ACK was lost on the UART)", async () => {
+    const sched = new Scheduler();
+    // Frame 0 is HELLO_ACK, frame 1 the ACK of the SEND: lost; frame 2 its SENT arrives.
+    const dongle = new FakeDongle(sched, { dropOut: [1], autoSent: true });
+    const client = await connect(sched, dongle);
+    const outcomes: string[] = [];
+    let writable = 0;
+    client.onWritable(() => writable++);
+    client.send(new Uint8Array(6).fill(0xff), Uint8Array.of(7), (o) => outcomes.push(o));
+    sched.run({ limitMs: sched.now() + 5000 });
+    expect(outcomes).toEqual(["sent"]);
+    expect(client.stats.retransmits).toBe(0);
+    expect(dongle.sends).toHaveLength(1);
+    expect(client.freeSlots).toBe(4);
+    expect(writable).toBe(1);
+  });
+
   it("should accept no more frames than the dongle has free slots, and resume on SENT", async () => {
     const sched = new Scheduler();
     const dongle = new FakeDongle(sched, { slots: 2 });

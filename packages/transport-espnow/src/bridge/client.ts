@@ -271,7 +271,16 @@ export class BridgeClient implements EspNowLink {
       }
       case "sent":
         this.#free = frame.freeSlots;
-        this.#sent(frame.sendSeq, frame.outcome === SentOutcome.OK ? "sent" : frame.outcome === SentOutcome.NO_ACK ? "no-ack" : "failed", frame.freeSlots);
+        if (cur && cur.cmd.type === MsgType.SEND && frame.sendSeq === cur.seq && !this.#pendingSent.has(cur.seq)) {
+          // The dongle writes a SEND's ACK before its SENT: a SENT for the unacknowledged SEND
+          // means the ACK was lost on the UART and the frame was taken. Settle it now rather
+          // than send it again and call it failed when no second SENT comes.
+          cur.cmd.done?.(sentOutcome(frame.outcome));
+          cur.cmd.done = undefined;
+          this.#complete(frame);
+          return;
+        }
+        this.#sent(frame.sendSeq, sentOutcome(frame.outcome), frame.freeSlots);
         if (!this.#current) this.#next();
         return;
       case "recv":
@@ -318,6 +327,10 @@ export class BridgeClient implements EspNowLink {
     // Wake a waiting sender: its next send() throws this error instead of waiting forever.
     this.#onWritable?.();
   }
+}
+
+function sentOutcome(outcome: number): SendOutcome {
+  return outcome === SentOutcome.OK ? "sent" : outcome === SentOutcome.NO_ACK ? "no-ack" : "failed";
 }
 
 /**
