@@ -135,6 +135,21 @@ static void test_first_segment_smaller_than_app_desc_is_refused(void **state)
     assert_int_equal(check((uint32_t)img_len, NULL), MESHOTA_IMAGE_BAD_APP_DESC);
 }
 
+static void test_any_nonzero_hash_flag_requires_the_appended_hash(void **state)
+{
+    (void)state;
+    /* The ESP-IDF bootloader reads hash_appended as a boolean: 2 asks for the hash as 1 does. */
+    mt_image_params_t p = mt_image_defaults();
+    p.hash_appended = false;
+    img_len = mt_image_build(&p, img, sizeof(img));
+    img[0x17] = 2;
+    assert_int_equal(check((uint32_t)img_len, NULL), MESHOTA_IMAGE_SEGMENT_BOUNDS);
+    p.hash_appended = true;
+    img_len = mt_image_build(&p, img, sizeof(img));
+    img[0x17] = 0x80;
+    assert_int_equal(check((uint32_t)img_len, NULL), MESHOTA_IMAGE_BAD_HASH);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -150,6 +165,7 @@ int main(void)
         T(test_appended_hash_mismatch_is_refused),
         T(test_missing_app_desc_magic_is_refused),
         T(test_first_segment_smaller_than_app_desc_is_refused),
+        T(test_any_nonzero_hash_flag_requires_the_appended_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,7 +109,7 @@ meshota_image_status_t meshota_image_check(const meshota_port_t *port, meshota_s
         return MESHOTA_IMAGE_BAD_CHECKSUM;
     }
     info.end = checksum_at + 1;
-    if (hash_appended == 1) {
+    if (hash_appended != 0) { /* the bootloader reads the flag as a boolean */
         if (size - info.end < 32) {
             return MESHOTA_IMAGE_SEGMENT_BOUNDS;
         }
