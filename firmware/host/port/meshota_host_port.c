@@ -224,7 +224,7 @@ static meshota_err_t p_boot_set_next(void *ctx, uint32_t size)
 {
     meshota_host_t *h = ctx;
     (void)size;
-    if (h->dead) {
+    if (h->dead || cut_now(h)) { /* the boot record is a flash write too */
         return MESHOTA_ERR_POWER_LOSS;
     }
     h->boot.next = (uint8_t)passive(h);
@@ -235,7 +235,7 @@ static meshota_err_t p_boot_set_next(void *ctx, uint32_t size)
 static meshota_err_t p_boot_confirm(void *ctx)
 {
     meshota_host_t *h = ctx;
-    if (h->dead) {
+    if (h->dead || cut_now(h)) { /* the boot record is a flash write too */
         return MESHOTA_ERR_POWER_LOSS;
     }
     h->boot.state = MESHOTA_BOOT_NORMAL;
@@ -246,7 +246,7 @@ static meshota_err_t p_boot_confirm(void *ctx)
 static meshota_err_t p_boot_rollback(void *ctx)
 {
     meshota_host_t *h = ctx;
-    if (h->dead) {
+    if (h->dead || cut_now(h)) { /* the boot record is a flash write too */
         return MESHOTA_ERR_POWER_LOSS;
     }
     if (h->boot.state == MESHOTA_BOOT_PENDING_VERIFY) {

@@ -1327,6 +1327,12 @@ static void resume_after_restart(meshota_node_t *n)
         /* The hash state was in RAM: hash again from the start. */
         (void)restart_verify(n);
         break;
+    case PHASE(VERIFIED):
+        if (boot != MESHOTA_BOOT_PENDING_VERIFY || !new_runs) {
+            break;
+        }
+        /* Cut after the boot switch, before the APPLYING record: the new image runs. */
+        /* fall through */
     case PHASE(APPLYING):
     case PHASE(PENDING_CONFIRM):
         if (boot == MESHOTA_BOOT_PENDING_VERIFY && new_runs) {

@@ -1,0 +1,127 @@
+/* Inputs and power cuts aimed at the edges of the state machine: each ends in a clear state and a
+ * clear error code, and nothing unsigned or unverified is ever applied. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "meshota_codec.h"
+#include "meshota_testlib.h"
+
+#define PH(x) meshota_v1_Phase_PHASE_##x
+#define EC(x) meshota_v1_ErrorCode_ERROR_CODE_##x
+#define SESSION 0x7A7Au
+#define CHUNK 512u
+
+static mt_node_t *t;
+static uint8_t img[32768];
+static size_t img_len;
+static mt_image_params_t params;
+static meshota_v1_UpdateStart start;
+
+static int setup(void **state)
+{
+    (void)state;
+    t = calloc(1, sizeof(*t));
+    mt_node_open(t, 64 * 1024, 23);
+    params = mt_image_defaults();
+    img_len = mt_image_build(&params, img, sizeof(img));
+    mt_start_for(&params, img, img_len, SESSION, CHUNK, &start);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mt_node_close(t);
+    free(t);
+    return 0;
+}
+
+static uint32_t chunk_count(void)
+{
+    return (uint32_t)((img_len + CHUNK - 1) / CHUNK);
+}
+
+static void expect_status(meshota_v1_Phase phase, meshota_v1_ErrorCode error)
+{
+    meshota_v1_UpdateStatus st = mt_last_status(t);
+    assert_int_equal(st.phase, phase);
+    assert_int_equal(st.error, error);
+}
+
+static void receive_all(void)
+{
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(STARTING), EC(NONE));
+    mt_advance(t, 10);
+    for (uint32_t i = 0; i < chunk_count(); i++) {
+        mt_send_chunk(t, SESSION, img, img_len, CHUNK, i);
+    }
+    mt_poll_verify(t);
+}
+
+static meshota_err_t lost_kv_set(void *ctx, const char *key, const void *buf, size_t len)
+{
+    meshota_host_t *h = ctx;
+    (void)key;
+    (void)buf;
+    (void)len;
+    h->dead = true; /* power fails before the record lands */
+    return MESHOTA_ERR_POWER_LOSS;
+}
+
+static void test_power_cut_between_boot_switch_and_applying_record_still_confirms(void **state)
+{
+    (void)state;
+    receive_all();
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+    /* The boot switch is written; power fails before the APPLYING record is. */
+    meshota_err_t (*kv_set)(void *, const char *, const void *, size_t) = t->host.port.kv_set;
+    t->host.port.kv_set = lost_kv_set;
+    meshota_v1_UpdateApply a = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_APPLY, &a);
+    t->host.port.kv_set = kv_set;
+    assert_int_equal(t->host.boot.next, 1);
+    mt_node_reboot(t);
+    /* The new image runs unconfirmed: the node must say so, not VERIFIED. */
+    assert_string_equal(meshota_node_running(&t->node)->version, "1.1.0");
+    assert_int_equal(meshota_node_phase(&t->node), PH(PENDING_CONFIRM));
+    meshota_v1_UpdateConfirm c = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_CONFIRM, &c);
+    expect_status(PH(CONFIRMED), EC(NONE));
+    assert_int_equal(t->host.boot.state, MESHOTA_BOOT_NORMAL);
+    assert_int_equal(t->host.boot.running, 1);
+}
+
+static void test_power_cut_at_boot_switch_keeps_verified_image(void **state)
+{
+    (void)state;
+    receive_all();
+    meshota_host_cut_after(&t->host, 0); /* the boot switch itself fails */
+    meshota_v1_UpdateApply a = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_APPLY, &a);
+    mt_node_reboot(t);
+    assert_string_equal(meshota_node_running(&t->node)->version, "1.0.0");
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+    assert_true(mt_running_intact(t));
+    mt_control(t, MESHOTA_OP_UPDATE_APPLY, &a);
+    expect_status(PH(APPLYING), EC(NONE));
+    mt_node_reboot(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(PENDING_CONFIRM));
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_power_cut_between_boot_switch_and_applying_record_still_confirms),
+        T(test_power_cut_at_boot_switch_keeps_verified_image),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
