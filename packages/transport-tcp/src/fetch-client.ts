@@ -44,6 +44,10 @@ export function fetchImage(options: FetchImageOptions): Promise<FetchImageResult
   let next = options.nextIndex ?? 0;
   const maxChunkSize = options.maxChunkSize ?? TCP_MAX_CHUNK_SIZE;
   return new Promise((resolve, reject) => {
+    // Encoded before connecting: a token over 16 bytes or a bad field rejects here, with no socket.
+    const fetchFrame = encodeStreamFrame(
+      encodeFrame({ body: { case: "fetch", value: { sessionId, token, nextIndex: next, maxChunkSize } } })
+    );
     const socket = connect({ host, port, noDelay: true });
     const decoder = new StreamFrameDecoder();
     let info: TransferInfo | undefined;
@@ -68,10 +72,7 @@ export function fetchImage(options: FetchImageOptions): Promise<FetchImageResult
     socket.setTimeout(options.idleTimeoutMs ?? 10_000, () => finish(new FetchError("timeout", "the server went silent", next)));
     socket.on("error", (cause) => finish(new FetchError("closed", `connection failed: ${cause.message}`, next, undefined, { cause })));
     socket.on("close", () => finish(new FetchError("closed", `the connection closed at chunk ${next}`, next)));
-    socket.on("connect", () => {
-      const fetch = encodeFrame({ body: { case: "fetch", value: { sessionId, token, nextIndex: next, maxChunkSize } } });
-      socket.write(encodeStreamFrame(fetch));
-    });
+    socket.on("connect", () => socket.write(fetchFrame));
     socket.on("data", (data) => {
       try {
         decoder.feed(data, (payload) => {

@@ -224,6 +224,33 @@ describe("FirmwareServer", () => {
     expect(events.map((e) => e.type)).toEqual(["connection", "timeout", "closed"]);
   });
 
+  it("should close a connection whose FetchRequest trickles in slower than the timeout allows", async () => {
+    const port = await start({ idleTimeoutMs: 200 });
+    const req = fetchFrame();
+    const opened = Date.now();
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.on("error", () => undefined);
+    // One byte every 60 ms: never idle for 200 ms, but the request would take 27 x 60 ms.
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < req.length && !socket.destroyed) socket.write(req.subarray(sent, ++sent));
+    }, 60);
+    const closedAfter = await new Promise<number>((resolve) => socket.on("close", () => resolve(Date.now() - opened)));
+    clearInterval(timer);
+    expect(sent).toBeLessThan(req.length);
+    expect(closedAfter).toBeLessThan(1000);
+    await until(() => events.some((e) => e.type === "closed"));
+    expect(events.map((e) => e.type)).toEqual(["connection", "timeout", "closed"]);
+  });
+
+  it("should reject a fetch whose token is over 16 bytes without connecting", async () => {
+    const port = await start();
+    const error = await fetchImage({ ...opts(port), token: new Uint8Array(17) }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe("meshota.v1.FetchRequest.token is 17 bytes, over its bound of 16");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.stats().accepted).toBe(0);
+  });
+
   it("should stop reading the file while a node does not read (backpressure)", async () => {
     const bigPath = join(dir, "big.bin");
     writeFileSync(bigPath, randomBytes(32 * 1024 * 1024));

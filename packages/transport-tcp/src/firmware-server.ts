@@ -29,7 +29,10 @@ export interface FirmwareSession {
 
 /** Options of a firmware server. */
 export interface FirmwareServerOptions {
-  /** A connection with no traffic in either direction for this long is closed (default 30000). */
+  /**
+   * A connection with no traffic in either direction for this long is closed, and so is one
+   * whose FetchRequest is not complete this long after it opened (default 30000).
+   */
   idleTimeoutMs: number;
   /** Chunk payload size, at most 1440; a node asking for less gets its size (default 1440). */
   chunkSize: number;
@@ -245,6 +248,7 @@ class Connection {
   #state: "await-fetch" | "streaming" | "finished" = "await-fetch";
   #sessionId = 0;
   #closed = false;
+  #fetchDeadline: ReturnType<typeof setTimeout>;
 
   constructor(
     readonly server: FirmwareServer,
@@ -252,14 +256,25 @@ class Connection {
     readonly socket: Socket,
   ) {
     socket.setTimeout(server.options.idleTimeoutMs);
-    socket.on("timeout", () => {
-      server.emit({ type: "timeout", id });
-      socket.destroy();
-    });
+    socket.on("timeout", () => this.#timeout());
+    // The FetchRequest must be complete within one idle timeout of the connection: a peer
+    // trickling its bytes one at a time would otherwise hold the connection for ever.
+    this.#fetchDeadline = setTimeout(() => this.#timeout(), server.options.idleTimeoutMs);
+    this.#fetchDeadline.unref();
     socket.on("data", (data) => this.#onData(data));
     // Resets and aborts from the node are ordinary ends of a connection; 'close' follows.
     socket.on("error", () => undefined);
-    socket.once("close", () => (this.#closed = true));
+    socket.once("close", () => {
+      this.#closed = true;
+      clearTimeout(this.#fetchDeadline);
+    });
+  }
+
+  #timeout(): void {
+    clearTimeout(this.#fetchDeadline);
+    if (this.socket.destroyed) return;
+    this.server.emit({ type: "timeout", id: this.id });
+    this.socket.destroy();
   }
 
   #onData(data: Buffer): void {
@@ -302,6 +317,7 @@ class Connection {
   }
 
   #startFetch(fetch: FetchRequest): void {
+    clearTimeout(this.#fetchDeadline);
     this.#sessionId = fetch.sessionId;
     const entry = this.server.authorize(fetch);
     if ("error" in entry) {
