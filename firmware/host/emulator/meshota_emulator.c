@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -696,6 +697,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "meshota_emulator: --dir is required\n");
         return 2;
     }
+    /* A client that leaves before reading its replies must end its connection, not the process:
+     * writes to it fail with EPIPE instead of raising SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     snprintf(s_emu.dir, sizeof(s_emu.dir), "%s", dir);
     mkdir(s_emu.dir, 0755);
     s_emu.client = -1;
