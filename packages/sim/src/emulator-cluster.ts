@@ -9,10 +9,11 @@ import type { NodeCluster, NodeEvent, NodeInput, NodeSpec, NodeStatus } from "./
 const FRAME_MAX = 4096;
 const BROADCAST = 0xffff;
 
-const METHOD_NAMES = new Map<number, "mesh" | "espnow" | "tcp">([
+const METHOD_NAMES = new Map<number, "mesh" | "espnow" | "tcp" | "wifi">([
   [Method.MESH, "mesh"],
   [Method.ESPNOW, "espnow"],
   [Method.TCP, "tcp"],
+  [Method.WIFI, "wifi"],
 ]);
 
 /** A cluster of emulated nodes. */
@@ -38,10 +39,11 @@ export class EmulatorCluster implements NodeCluster {
   }
 
   async add(spec: NodeSpec): Promise<void> {
-    const methods: ("mesh" | "espnow" | "tcp")[] = [];
+    const methods: ("mesh" | "espnow" | "tcp" | "wifi")[] = [];
     for (const m of spec.methods) {
       const name = METHOD_NAMES.get(m);
-      if (!name) throw new RangeError(`the node emulator does not offer method ${Method[m] ?? m} (it has mesh, espnow and tcp)`);
+      if (!name) throw new RangeError(`the node emulator does not offer method ${Method[m] ?? m}`);
+      if (name === "wifi" && !spec.hostNetwork) throw new RangeError("METHOD_WIFI needs a node on the host network (hostNetwork: true)");
       methods.push(name);
     }
     await this.#emu.addNode(spec.address, {
@@ -53,6 +55,7 @@ export class EmulatorCluster implements NodeCluster {
       slotSize: spec.slotSize,
       maxChunk: spec.maxChunkSize,
       methods,
+      net: spec.hostNetwork ? "posix" : "client",
     });
   }
 

@@ -57,6 +57,11 @@ export interface NodeSpec {
   /** Bytes of each OTA slot (a multiple of 4096). */
   readonly slotSize: number;
   readonly maxChunkSize: number;
+  /**
+   * The node opens real sockets on this machine for TCP and HTTP (loopback servers) instead
+   * of the simulated Wi-Fi; needed for METHOD_WIFI. Such transfers run in wall-clock time.
+   */
+  readonly hostNetwork?: boolean;
 }
 
 /**

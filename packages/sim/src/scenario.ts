@@ -8,13 +8,18 @@ import {
   signImage,
   tcpMethod,
   meshMethod,
+  wifiMethod,
   type CampaignEvent,
   type CampaignReport,
   type EspImage,
   type MethodProvider,
   type SignedManifest,
 } from "@meshota/core";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Method } from "@meshota/proto";
+import { ImageHttpServer } from "@meshota/transport-tcp";
 import { SimFirmwareServer } from "./firmware-server.js";
 import type { NodeCluster, NodeStatus } from "./node.js";
 import { buildTopology, type Topology, type TopologyKind } from "./topology.js";
@@ -46,11 +51,17 @@ function eccentricity(topology: Topology): number {
   return far;
 }
 
-/** How a node gets the image. */
-export type NodeRole = "tcp" | "espnow" | "mesh";
+/**
+ * How a node gets the image: "wifi" downloads over HTTP from a real image server on this
+ * machine (the emulated node opens its own socket, so this part runs in wall-clock time);
+ * "tcp" fetches from the simulated TCP firmware server after joining the simulated Wi-Fi;
+ * "espnow" is served by an updated neighbour; "mesh" gets chunks over the mesh itself.
+ */
+export type NodeRole = "wifi" | "tcp" | "espnow" | "mesh";
 
 /** Methods a node of each role supports. */
 const ROLE_METHODS: Readonly<Record<NodeRole, readonly number[]>> = {
+  wifi: [Method.WIFI, Method.ESPNOW, Method.MESH],
   tcp: [Method.TCP, Method.ESPNOW, Method.MESH],
   espnow: [Method.ESPNOW, Method.MESH],
   mesh: [Method.MESH],
@@ -116,7 +127,7 @@ const DEMO_WIFI = { ssid: "meshota-sim", password: "sim-only-passphrase" } as co
 /** Roles by position: every espnow node borders a tcp node that can relay to it. */
 export function assignRoles(topology: Topology, mix: ScenarioOptions["mix"]): NodeRole[] {
   const count = topology.positions.length - 1;
-  const weights = (["tcp", "espnow", "mesh"] as const).map((r) => [r, Math.max(0, mix[r] ?? 0)] as const);
+  const weights = (["wifi", "tcp", "espnow", "mesh"] as const).map((r) => [r, Math.max(0, mix[r] ?? 0)] as const);
   const total = weights.reduce((n, [, w]) => n + w, 0);
   if (total <= 0) throw new RangeError("the method mix gives no node a role");
   const wanted = new Map(weights.map(([r, w]) => [r, Math.round((w / total) * count)]));
@@ -141,6 +152,12 @@ export function assignRoles(topology: Topology, mix: ScenarioOptions["mix"]): No
     if (orphan) roles[i - 1] = "tcp";
     else espnow--;
   }
+  // Wi-Fi nodes relay like tcp nodes: take them from the tcp nodes, spread over the layout.
+  let wifi = wanted.get("wifi") ?? 0;
+  const tcp = roles.map((r, i) => (r === "tcp" ? i : -1)).filter((i) => i >= 0);
+  const keepTcp = (wanted.get("tcp") ?? 0) > 0 ? 1 : 0;
+  for (let k = 0; k < tcp.length - keepTcp && wifi > 0; k += 2, wifi--) roles[tcp[k]!] = "wifi";
+  for (let k = 1; k < tcp.length - keepTcp && wifi > 0; k += 2, wifi--) roles[tcp[k]!] = "wifi";
   return roles;
 }
 
@@ -152,6 +169,9 @@ export class Scenario {
   readonly server = new SimFirmwareServer();
   readonly options: ScenarioOptions;
   readonly #tokens = new Map<number, Uint8Array>();
+  #http: ImageHttpServer | undefined;
+  #dir: string | undefined;
+  #images = 0;
 
   private constructor(options: ScenarioOptions, sim: Simulation, topology: Topology, roles: Map<number, NodeRole>) {
     this.options = options;
@@ -192,6 +212,7 @@ export class Scenario {
         chipRevision: options.chipRevision,
         slotSize,
         maxChunkSize: 1024,
+        hostNetwork: role === "wifi",
       });
     }
     const addressOf = (index: number) => (index === 0 ? CONTROLLER : FIRST_NODE + index - 1);
@@ -210,7 +231,8 @@ export class Scenario {
   relayNeighbours(): Map<number, number[]> {
     const out = new Map<number, number[]>();
     for (const a of this.addresses) {
-      if (this.roles.get(a) !== "tcp") continue;
+      const role = this.roles.get(a);
+      if (role !== "tcp" && role !== "wifi") continue;
       out.set(
         a,
         this.sim.mesh.neighbors(a).filter((n) => this.roles.get(n) === "espnow"),
@@ -233,9 +255,37 @@ export class Scenario {
     return t;
   }
 
-  /** The side channels offered: TCP (after joining Wi-Fi), then the mesh as the last resort. */
-  methods(image: EspImage): MethodProvider[] {
+  /** The real image server of the wifi nodes (loopback), started on first use. */
+  async #httpUrl(image: EspImage): Promise<string> {
+    if (!this.#http) {
+      this.#http = new ImageHttpServer();
+      await this.#http.listen(0, "127.0.0.1");
+      this.#dir = await mkdtemp(join(tmpdir(), "meshota-sim-http-"));
+    }
+    const name = `/image-${++this.#images}.bin`;
+    await writeFile(join(this.#dir!, name), image.bytes);
+    await this.#http.addImage(name, join(this.#dir!, name));
+    return this.#http.url(name, "127.0.0.1");
+  }
+
+  /** Stops the image server of the wifi nodes. */
+  async close(): Promise<void> {
+    await this.#http?.close();
+    this.#http = undefined;
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
+  }
+
+  /**
+   * The side channels offered: Wi-Fi/HTTP (to nodes that have it), TCP after joining the
+   * simulated Wi-Fi, then the mesh as the last resort.
+   */
+  async methods(image: EspImage): Promise<MethodProvider[]> {
+    const wifi = [...this.roles.values()].includes("wifi")
+      ? [wifiMethod({ url: await this.#httpUrl(image), credentials: DEMO_WIFI })]
+      : [];
     return [
+      ...wifi,
       tcpMethod({
         host: SERVER_HOST,
         port: SERVER_PORT,
@@ -258,7 +308,7 @@ export class Scenario {
       signed: plan.signed,
       targets: this.addresses,
       concurrency: plan.concurrency ?? 8,
-      methods: this.methods(plan.image),
+      methods: await this.methods(plan.image),
       offlineGiveUpMs: 60_000,
       ...(plan.relays === false ? {} : { relay: { neighbours: this.relayNeighbours(), channel: sim.options.espnowChannel, payloadSize: 226 } }),
     });

@@ -17,8 +17,8 @@ const hex4 = (a: number) => `0x${a.toString(16).padStart(4, "0")}`;
 export function parseMix(text: string): Partial<Record<NodeRole, number>> {
   const mix: Partial<Record<NodeRole, number>> = {};
   for (const part of text.split(",")) {
-    const m = /^\s*(tcp|espnow|mesh)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
-    if (!m) throw new CliError(`--mix: "${part}" is not role:weight with a role of tcp, espnow or mesh (the node emulator has no Wi-Fi/HTTPS method yet)`);
+    const m = /^\s*(wifi|tcp|espnow|mesh)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
+    if (!m) throw new CliError(`--mix: "${part}" is not role:weight with a role of wifi, tcp, espnow or mesh`);
     mix[m[1] as NodeRole] = Number(m[2]);
   }
   return mix;
@@ -221,7 +221,11 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       .description(description)
       .option("-n, --nodes <n>", "number of nodes", number("--nodes", 1, 1000), 30)
       .option("--topology <kind>", "grid, line or random", "grid")
-      .option("--mix <roles>", "share of node roles: tcp (TCP over Wi-Fi), espnow (served by ESP-NOW relays), mesh", "tcp:1,espnow:1")
+      .option(
+        "--mix <roles>",
+        "share of node roles: wifi (HTTP download), tcp (TCP firmware server after joining Wi-Fi), espnow (served by ESP-NOW relays), mesh",
+        "wifi:1,tcp:1,espnow:2",
+      )
       .option("--loss <p>", "loss probability of each transmission on every link", number("--loss", 0, 0.5, false), 0.02)
       .option("--seed <n>", "seed of the simulation", number("--seed", 0, 0xffffffff), 1)
       .option("--image <file>", "ESP32 app image to install (default: a generated 256 KiB image)")

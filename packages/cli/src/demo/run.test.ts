@@ -35,6 +35,14 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     expect(r.nodes.filter((n) => n.role === "tcp").every((n) => n.report.relayedBy === undefined)).toBe(true);
   }, 120_000);
 
+  it("should update Wi-Fi nodes over HTTP from a real image server on loopback next to simulated TCP nodes", async () => {
+    const image = await buildImage({ version: "2.1.0", projectName: "meshota-demo", size: 40 * 1024 });
+    const r = await runDemo({ nodes: 4, seed: 2, image, tamper: false, mix: { wifi: 1, tcp: 1 } });
+    expect(r.allUpdated).toBe(true);
+    expect(r.nodes.map((n) => n.role).sort()).toEqual(["tcp", "tcp", "wifi", "wifi"]);
+    for (const n of r.nodes) expect(n.report.method).toBe(n.role === "wifi" ? 1 : 2);
+  }, 120_000);
+
   it("should install any valid app image: chip, project and secure version come from it", async () => {
     const image = await buildImage({ chip: ChipId.ESP32S3, version: "3.1.4", projectName: "sensor-fw", secureVersion: 2, minChipRev: 1, size: 40 * 1024 });
     const r = await runDemo({ nodes: 3, seed: 5, image, tamper: false, mix: { tcp: 1 } });

@@ -42,7 +42,7 @@ export interface DemoOptions {
 export const DEMO_DEFAULTS: Readonly<DemoOptions> = Object.freeze({
   nodes: 30,
   topology: "grid",
-  mix: { tcp: 1, espnow: 1 },
+  mix: { wifi: 1, tcp: 1, espnow: 2 },
   loss: 0.02,
   seed: 1,
   image: undefined,
@@ -120,8 +120,9 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
   // Interrupted: stop the emulator process too, then leave with the conventional code.
   const onSignal = () => void cluster.close().finally(() => process.exit(130));
   if (!o.cluster) process.once("SIGINT", onSignal);
+  let scenario: Scenario | undefined;
   try {
-    const scenario = await Scenario.create({
+    scenario = await Scenario.create({
       cluster,
       nodes: o.nodes,
       topology: o.topology,
@@ -204,6 +205,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
       stats: { mesh: { ...scenario.sim.mesh.stats }, espnow: { ...scenario.sim.espnow.stats }, ip: { ...scenario.sim.ip.stats } },
     };
   } finally {
+    await scenario?.close();
     if (!o.cluster) {
       process.off("SIGINT", onSignal);
       await cluster.close();
