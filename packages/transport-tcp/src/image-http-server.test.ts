@@ -125,6 +125,27 @@ describe("ImageHttpServer over plain HTTP", () => {
     expect(events.map((e) => [e.status, e.range, e.length])).toEqual([[200, "bytes=4096-", 100_000]]);
   });
 
+  it("should find an image whose path needs percent-encoding, and a request with dot segments", async () => {
+    const s = await start();
+    await s.addImage("/fw/app 1.2.bin", file);
+    expect(s.url("/fw/app 1.2.bin")).toBe(`http://127.0.0.1:${s.address().port}/fw/app%201.2.bin`);
+    const r = await get(s.url("/fw/app 1.2.bin"));
+    expect(r.status).toBe(200);
+    expect(r.body.equals(IMAGE)).toBe(true);
+    expect((await get(s.url("/fw/x/../app.bin"), { method: "HEAD" })).status).toBe(200);
+    s.removeImage("/fw/app 1.2.bin");
+    expect((await get(s.url("/fw/app 1.2.bin"), { method: "HEAD" })).status).toBe(404);
+  });
+
+  it("should answer a huge Range start with 416 and a huge end with the rest of the image", async () => {
+    const s = await start();
+    const past = await get(s.url("/fw/app.bin"), { headers: { Range: "bytes=99999999999999999999999-" } });
+    expect(past).toMatchObject({ status: 416, headers: { "content-range": "bytes */100000" } });
+    const rest = await get(s.url("/fw/app.bin"), { headers: { Range: "bytes=4096-99999999999999999999999" } });
+    expect(rest).toMatchObject({ status: 206, headers: { "content-range": "bytes 4096-99999/100000", "content-length": "95904" } });
+    expect(rest.body.equals(IMAGE.subarray(4096))).toBe(true);
+  });
+
   it("should refuse bad image paths", async () => {
     const s = await start();
     await expect(s.addImage("fw.bin", file)).rejects.toThrow('image path "fw.bin" must start with / and hold no query');

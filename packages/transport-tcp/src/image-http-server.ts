@@ -48,6 +48,19 @@ interface ImageEntry {
   readonly etag: string;
 }
 
+/**
+ * The path as a request carries it: percent-encoded where needed, dot segments resolved. Image
+ * paths are stored in this form so that "/fw/app 1.bin" is found when asked for as
+ * "/fw/app%201.bin". "" when it does not parse.
+ */
+function requestPath(path: string): string {
+  try {
+    return new URL(path, "http://image.invalid").pathname;
+  } catch {
+    return "";
+  }
+}
+
 /** Serves image files by path over HTTP or HTTPS. */
 export class ImageHttpServer {
   readonly options: Readonly<ImageHttpServerOptions>;
@@ -75,19 +88,22 @@ export class ImageHttpServer {
     return this.options.tls ? "https" : "http";
   }
 
-  /** Serves `file` at `path` (such as "/fw/app-1.2.0.bin"). The file must not change meanwhile. */
+  /**
+   * Serves `file` at `path` (such as "/fw/app-1.2.0.bin"; characters a URL cannot hold are
+   * percent-encoded, as `url()` gives them). The file must not change meanwhile.
+   */
   async addImage(path: string, file: string): Promise<void> {
     if (!path.startsWith("/") || path.includes("?") || path.includes("#")) {
       throw new RangeError(`image path ${JSON.stringify(path)} must start with / and hold no query`);
     }
     const s = await stat(file);
     if (!s.isFile()) throw new RangeError(`${file} is not a file`);
-    this.#images.set(path, { file, size: s.size, etag: `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"` });
+    this.#images.set(requestPath(path), { file, size: s.size, etag: `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"` });
   }
 
   /** Stops serving `path`. */
   removeImage(path: string): void {
-    this.#images.delete(path);
+    this.#images.delete(requestPath(path));
   }
 
   async listen(port: number, host = "127.0.0.1"): Promise<AddressInfo> {
@@ -109,7 +125,7 @@ export class ImageHttpServer {
 
   /** The URL of `path` on this server, for WifiMethod.url. */
   url(path: string, host = "127.0.0.1"): string {
-    return `${this.scheme}://${host}:${this.address().port}${path}`;
+    return `${this.scheme}://${host}:${this.address().port}${requestPath(path)}`;
   }
 
   async close(): Promise<void> {
@@ -120,12 +136,7 @@ export class ImageHttpServer {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? "";
-    let path: string;
-    try {
-      path = new URL(req.url ?? "", "http://image.invalid").pathname;
-    } catch {
-      path = "";
-    }
+    const path = requestPath(req.url ?? "");
     const range = req.headers.range;
     const answer = (status: number, headers: Record<string, string | number>, length = 0) => {
       this.options.onEvent?.({ method, path, range, status, length });

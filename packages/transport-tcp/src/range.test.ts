@@ -24,7 +24,12 @@ describe("parseRange", () => {
     ["bytes=1e3-", { kind: "whole" }],
     ["bytes=-", { kind: "whole" }],
     ["bytes=5", { kind: "whole" }],
-    ["bytes=99999999999999999999-", { kind: "whole" }],
+    ["bytes=99999999999999999999-", { kind: "unsatisfiable" }],
+    ["bytes=99999999999999999999-99999999999999999999", { kind: "unsatisfiable" }],
+    ["bytes=0-99999999999999999999", { kind: "partial", start: 0, end: 999 }],
+    ["bytes=500-184467440737095516160000", { kind: "partial", start: 500, end: 999 }],
+    ["bytes=-99999999999999999999", { kind: "partial", start: 0, end: 999 }],
+    ["bytes=9007199254740993-9007199254740992", { kind: "whole" }],
     ["", { kind: "whole" }],
   ])("should answer %j on 1000 bytes with %j", (header, answer) => {
     expect(parseRange(header, 1000)).toEqual(answer);

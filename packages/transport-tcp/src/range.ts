@@ -14,10 +14,15 @@ const WHOLE: RangeAnswer = Object.freeze({ kind: "whole" });
 const UNSATISFIABLE: RangeAnswer = Object.freeze({ kind: "unsatisfiable" });
 const DIGITS = /^\d+$/;
 
+/**
+ * A decimal position. Numbers beyond 2^53 are still positions (past the end of any image), so
+ * they come back as Infinity rather than as "not a number": a start that large is
+ * unsatisfiable, an end that large means "to the end".
+ */
 const number = (text: string): number | undefined => {
   if (!DIGITS.test(text)) return undefined;
   const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
+  return Number.isSafeInteger(n) ? n : Infinity;
 };
 
 /**
@@ -45,7 +50,9 @@ export function parseRange(header: string | undefined, size: number): RangeAnswe
   let end = size - 1;
   if (last !== "") {
     const e = number(last);
-    if (e === undefined || e < start) return WHOLE;
+    // An end before the start makes the header invalid (ignored); two huge positions are
+    // compared exactly.
+    if (e === undefined || e < start || (e === Infinity && start === Infinity && BigInt(last) < BigInt(first))) return WHOLE;
     end = Math.min(e, size - 1);
   }
   if (start >= size) return UNSATISFIABLE;
