@@ -116,12 +116,44 @@ static void test_power_cut_at_boot_switch_keeps_verified_image(void **state)
     assert_int_equal(meshota_node_phase(&t->node), PH(PENDING_CONFIRM));
 }
 
+/* Signed manifest says the chip fits; the image header says the bootloader will refuse it. */
+static void check_header_revisions(uint32_t min, uint32_t max, meshota_v1_ErrorCode want)
+{
+    params.min_rev = min;
+    params.max_rev = max;
+    img_len = mt_image_build(&params, img, sizeof(img));
+    mt_start_for(&params, img, img_len, SESSION, CHUNK, &start);
+    start.manifest.min_chip_rev = 0;
+    start.manifest.max_chip_rev = 0xFFFF;
+    assert_true(mt_sign_manifest(&start.manifest, start.signature.bytes));
+    receive_all();
+    assert_int_equal(meshota_node_error(&t->node), want);
+    expect_status(want == EC(NONE) ? PH(VERIFIED) : PH(FAILED), want);
+    meshota_v1_UpdateCancel c = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_CANCEL, &c);
+    assert_int_equal(t->host.boot.next, 0xFF);
+    assert_true(mt_running_intact(t));
+}
+
+static void test_image_header_revision_range_outside_the_chip_gets_chip_revision(void **state)
+{
+    (void)state;
+    assert_int_equal(meshota_node_running(&t->node)->chip_revision, 3);
+    check_header_revisions(4, 399, EC(CHIP_REVISION));
+    check_header_revisions(0, 2, EC(CHIP_REVISION));
+    /* 0 and 0xFFFF set no upper bound; the exact bounds are inside. */
+    check_header_revisions(3, 0xFFFF, EC(NONE));
+    check_header_revisions(0, 0, EC(NONE));
+    check_header_revisions(3, 3, EC(NONE));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_power_cut_between_boot_switch_and_applying_record_still_confirms),
         T(test_power_cut_at_boot_switch_keeps_verified_image),
+        T(test_image_header_revision_range_outside_the_chip_gets_chip_revision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,6 +404,14 @@ static ecode_t store_chunk(meshota_node_t *n, uint32_t session, uint32_t index,
 /* ------------------------------------------------------------------------------------------ */
 /* Verification                                                                               */
 
+/* The running chip lies outside [@p min, @p max]; a max of 0 or 0xFFFF sets no upper bound, as
+ * the ESP-IDF bootloader reads an image header's max_chip_rev_full. */
+static MO_NOINLINE bool rev_outside(const meshota_node_t *n, uint32_t min, uint32_t max)
+{
+    uint32_t rev = n->running.chip_revision;
+    return rev < min || (max != 0 && max != 0xFFFFu && rev > max);
+}
+
 static meshota_err_t read_passive(void *arg, uint32_t offset, uint8_t *buf, size_t len)
 {
     meshota_node_t *n = arg;
@@ -454,6 +462,8 @@ static void verify_step(meshota_node_t *n)
     } else if (st != MESHOTA_IMAGE_OK) {
         mo_log(n, MESHOTA_LOG_WARN, "image refused: check %d", st);
         e = ERR(BAD_IMAGE);
+    } else if (rev_outside(n, info.min_chip_rev, info.max_chip_rev)) {
+        e = ERR(CHIP_REVISION); /* the bootloader would refuse to start it */
     } else if (info.chip_id != s->chip_id || info.secure_version != s->secure_version ||
                strcmp(info.version, s->version) != 0 ||
                strcmp(info.project_name, s->project_name) != 0) {
@@ -526,8 +536,7 @@ static ecode_t check_start(meshota_node_t *n, const meshota_v1_UpdateStart *u, u
     if (m->chip_id != r->chip_id) {
         return ERR(WRONG_CHIP);
     }
-    bool max_set = m->max_chip_rev != 0 && m->max_chip_rev != 0xFFFFu;
-    if (r->chip_revision < m->min_chip_rev || (max_set && r->chip_revision > m->max_chip_rev)) {
+    if (rev_outside(n, m->min_chip_rev, m->max_chip_rev)) {
         return ERR(CHIP_REVISION);
     }
     if (m->image_size > p->flash_size(p->ctx)) {
