@@ -1,7 +1,7 @@
 import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame } from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { setup } from "../test/harness.js";
-import { Campaign, type CampaignEvent } from "./campaign.js";
+import { Campaign, type CampaignEvent, type CampaignEventEvent } from "./campaign.js";
 import { meshMethod } from "./distributor/target.js";
 import { describeErrorCode, errorCodeName } from "./distributor/types.js";
 import { ImageFormatError } from "./errors.js";
@@ -242,6 +242,46 @@ describe("Campaign cancellation and retries", () => {
     await h.clock.advance(1000);
     expect(node.phase).toBe(Phase.CANCELLED);
     expect(node.firmware.version).toBe("1.0.0");
+  });
+
+  it("should report every unfinished target cancelled, and a new campaign then updates them", async () => {
+    const h = await setup({ nodes: 3, image: { size: 60_000 } });
+    const abort = new AbortController();
+    const campaign = h.campaign({ signal: abort.signal, chunkGapMs: 50, concurrency: 1 });
+    const states: string[] = [];
+    campaign.addEventListener("state", (e) => {
+      const d = (e as CampaignEventEvent).detail;
+      if (d.type === "state" && d.state === "cancelled") states.push(`${d.address.toString(16)}:${d.previous}`);
+    });
+    const running = campaign.run();
+    const first = h.fleet.nodes[0]!;
+    while (first.phase !== Phase.RECEIVING) await h.clock.advance(100);
+    abort.abort("operator");
+    const report = await h.clock.run(running);
+    expect(report).toMatchObject({ cancelled: 3, pending: 0, done: 0, failed: 0 });
+    expect(report.targets.map((t) => t.state)).toEqual(["cancelled", "cancelled", "cancelled"]);
+    expect(states).toEqual(["100:transferring", "101:pending", "102:pending"]);
+    expect(() => campaign.retryCancelled()).toThrow(
+      "this campaign was cancelled and does not run again; start a new Campaign for its targets"
+    );
+    expect(first.phase).toBe(Phase.CANCELLED);
+    const again = await h.clock.run(h.campaign({ chunkGapMs: 50 }).run());
+    expect(again).toMatchObject({ done: 3, failed: 0, pending: 0 });
+    expect(h.fleet.nodes.map((n) => n.firmware.version)).toEqual(["2.0.0", "2.0.0", "2.0.0"]);
+  });
+
+  it("should cancel the sessions of suspended targets on the nodes when cancelled while suspended", async () => {
+    const h = await setup({ nodes: 2, image: { size: 60_000 } });
+    const campaign = h.campaign({ chunkGapMs: 50, concurrency: 2 });
+    const running = campaign.run();
+    while (h.fleet.nodes.some((n) => n.heldChunks().length < 10)) await h.clock.advance(100);
+    await h.clock.run(campaign.suspend());
+    expect(h.fleet.nodes.map((n) => Phase[n.phase])).toEqual(["RECEIVING", "RECEIVING"]);
+    await h.clock.run(campaign.cancel("operator"));
+    const report = await h.clock.run(running);
+    expect(report).toMatchObject({ cancelled: 2, pending: 0 });
+    expect(h.fleet.nodes.map((n) => Phase[n.phase])).toEqual(["CANCELLED", "CANCELLED"]);
+    expect(h.fleet.nodes.map((n) => n.firmware.version)).toEqual(["1.0.0", "1.0.0"]);
   });
 
   it("should restart failed targets without adding them again", async () => {

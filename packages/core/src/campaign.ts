@@ -203,6 +203,7 @@ export class Campaign extends EventTarget {
   #suspended = false;
   #finished = false;
   #runningLoop: Promise<CampaignReport> | undefined;
+  #cancelling: Promise<void> | undefined;
   #listeners = new Set<(event: CampaignEvent) => void>();
 
   constructor(options: CampaignOptions) {
@@ -367,6 +368,8 @@ export class Campaign extends EventTarget {
       await this.#sleepUntil(next);
     }
     await Promise.allSettled([...this.#running.values()]);
+    // A cancelled campaign reports once every target is marked and told.
+    await this.#cancelling;
     const report = this.report();
     this.#finished = true;
     this.#emit({ type: "campaign", state: this.#stopped.signal.aborted ? "cancelled" : "finished" });
@@ -579,22 +582,32 @@ export class Campaign extends EventTarget {
 
   /**
    * Cancels the campaign: running targets stop, every node with an unfinished session of
-   * this campaign gets UpdateCancel (best effort), pending targets are reported cancelled.
+   * this campaign (suspended ones included) gets UpdateCancel (best effort), every target not
+   * done or failed is reported cancelled. Resolves (as does run()) once that is over.
    */
-  async cancel(reason?: unknown): Promise<void> {
-    if (this.#stopped.signal.aborted) return;
+  cancel(reason?: unknown): Promise<void> {
+    this.#cancelling ??= this.#cancel(reason);
+    return this.#cancelling;
+  }
+
+  async #cancel(reason: unknown): Promise<void> {
     this.#stopped.abort(reason);
     this.#epoch.abort(new CancelledError("campaign cancelled", { cause: reason }));
     this.#notifier.notify();
     await Promise.allSettled([...this.#running.values()]);
+    // Suspended, offline and waiting targets are cancelled too; a suspended one still holds
+    // its session on the node, which gets UpdateCancel like the running ones.
+    for (const r of this.#records.values()) {
+      if (SETTLED_STATES.has(r.state)) continue;
+      const previous = r.state;
+      r.state = "cancelled";
+      this.#emit({ type: "state", address: r.address, state: "cancelled", previous });
+    }
     await Promise.all(
       [...this.#records.values()]
         .filter((r) => r.sessionId !== 0 && r.state === "cancelled")
         .map((r) => this.#cancelSession(r, 2))
     );
-    for (const r of this.#records.values()) {
-      if (!SETTLED_STATES.has(r.state)) r.state = "cancelled";
-    }
   }
 
   /**
@@ -617,20 +630,26 @@ export class Campaign extends EventTarget {
     this.#notifier.notify();
   }
 
-  /** Puts cancelled targets back in the queue with a fresh session. */
+  /**
+   * Puts targets cancelled with cancelTarget() back in the queue with a fresh session. After
+   * cancel() the campaign is over: this throws, and a new Campaign takes the targets.
+   */
   retryCancelled(addresses?: readonly MeshAddress[]): number {
     return this.#requeue("cancelled", addresses);
   }
 
   /**
    * Puts failed targets (all, or those listed) back in the queue with a fresh session; call
-   * run() again (or keep the current run going) to update them.
+   * run() again (or keep the current run going) to update them. Throws after cancel().
    */
   retryFailed(addresses?: readonly MeshAddress[]): number {
     return this.#requeue("failed", addresses);
   }
 
   #requeue(state: "failed" | "cancelled", addresses?: readonly MeshAddress[]): number {
+    if (this.#stopped.signal.aborted) {
+      throw new Error("this campaign was cancelled and does not run again; start a new Campaign for its targets");
+    }
     let n = 0;
     for (const r of this.#records.values()) {
       if (r.state !== state || (addresses && !addresses.includes(r.address))) continue;
