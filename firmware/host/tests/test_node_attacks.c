@@ -147,6 +147,41 @@ static void test_image_header_revision_range_outside_the_chip_gets_chip_revision
     check_header_revisions(3, 3, EC(NONE));
 }
 
+static void test_new_session_while_relaying_is_busy(void **state)
+{
+    (void)state;
+    receive_all();
+    meshota_v1_RelayStart rs = meshota_v1_RelayStart_init_zero;
+    rs.session_id = SESSION;
+    rs.targets_count = 1;
+    rs.targets[0] = 0x0042;
+    rs.which_method = meshota_v1_RelayStart_espnow_tag;
+    rs.method.espnow.channel = 6;
+    rs.method.espnow.payload_size = 200;
+    mt_control(t, MESHOTA_OP_RELAY_START, &rs);
+    assert_int_equal(meshota_node_relay_phase(&t->node), meshota_v1_RelayPhase_RELAY_PHASE_RUNNING);
+    /* The session is cancelled, but the relay still serves the passive slot: a new session would
+     * erase it under the relay. */
+    meshota_v1_UpdateCancel c = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_CANCEL, &c);
+    expect_status(PH(CANCELLED), EC(CANCELLED));
+    start.session_id = SESSION + 1; /* the session id is not part of the signed bytes */
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(CANCELLED), EC(BUSY));
+    assert_int_equal(meshota_node_phase(&t->node), PH(CANCELLED));
+    static uint8_t got[32768];
+    assert_int_equal(meshota_host_read_slot(&t->host, 1, 0, got, img_len), MESHOTA_OK);
+    assert_memory_equal(got, img, img_len);
+    /* Once the relay gives up on its silent target, the new session is accepted. */
+    for (int i = 0; i < 600 && meshota_node_relay_phase(&t->node) ==
+                                   meshota_v1_RelayPhase_RELAY_PHASE_RUNNING; i++) {
+        mt_advance(t, 1000);
+    }
+    assert_int_equal(meshota_node_relay_phase(&t->node), meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(STARTING), EC(NONE));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -154,6 +189,7 @@ int main(void)
         T(test_power_cut_between_boot_switch_and_applying_record_still_confirms),
         T(test_power_cut_at_boot_switch_keeps_verified_image),
         T(test_image_header_revision_range_outside_the_chip_gets_chip_revision),
+        T(test_new_session_while_relaying_is_busy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -608,7 +608,8 @@ static void handle_update_start(meshota_node_t *n, uint16_t from)
     meshota_v1_UpdateStart *u = &n->msg.start;
     meshota_session_t *s = &n->s;
 
-    if (is_active(n)) {
+    /* A running relay reads the image a new session would erase (and holds the radio). */
+    if (is_active(n) || n->relay.phase == meshota_v1_RelayPhase_RELAY_PHASE_RUNNING) {
         if (u->session_id == s->session_id) {
             /* The same start again (a lost reply): answer with where the session is. */
             s->controller = from;
