@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,6 +70,25 @@ describe("manifest keys", () => {
     expect((error as Error).message).not.toContain("TUVTSE9UQVNFQ1JFVA");
     await expect(importPrivateKeyPem("nothing")).rejects.toThrow('expected a PEM block "PRIVATE KEY"');
     expect(() => publicKeyHeader(new Uint8Array(65))).toThrow(KeyError);
+  });
+
+  it("should say how to convert a SEC1 key from openssl ecparam, without echoing it", async () => {
+    const { privateKey } = generateKeyPairSync("ec", {
+      namedCurve: "P-256",
+      privateKeyEncoding: { type: "sec1", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
+    const error = await importPrivateKeyPem(privateKey).catch((e: unknown) => e);
+    expect(KeyError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toBe(
+      'expected a PEM block "PRIVATE KEY" (PKCS#8), got "EC PRIVATE KEY" (SEC1); convert it with openssl pkcs8 -topk8 -nocrypt -in key.pem'
+    );
+    const body = privateKey.split("\n")[1]!;
+    expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain(body.slice(0, 20));
+    // Once converted as the message says, it imports.
+    const pkcs8 = createPrivateKey(privateKey).export({ type: "pkcs8", format: "pem" }) as string;
+    const key = await importPrivateKeyPem(pkcs8);
+    expect(key.type).toBe("private");
   });
 });
 

@@ -44,7 +44,15 @@ function toPem(label: string, der: Uint8Array): string {
 function fromPem(label: string, pem: string): Uint8Array {
   const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`);
   const m = re.exec(pem);
-  if (!m) throw new KeyError(`expected a PEM block "${label}"`);
+  if (!m) {
+    // `openssl ecparam -genkey` writes SEC1 keys; say how to get the PKCS#8 form.
+    const sec1 = label === "PRIVATE KEY" && pem.includes("-----BEGIN EC PRIVATE KEY-----");
+    throw new KeyError(
+      sec1
+        ? `expected a PEM block "PRIVATE KEY" (PKCS#8), got "EC PRIVATE KEY" (SEC1); convert it with openssl pkcs8 -topk8 -nocrypt -in key.pem`
+        : `expected a PEM block "${label}"`
+    );
+  }
   try {
     return fromBase64(m[1]!.replace(/\s+/g, ""));
   } catch (cause) {

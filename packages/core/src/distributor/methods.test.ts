@@ -55,7 +55,31 @@ describe("side-channel methods", () => {
 
   it("should refuse malformed credentials without echoing them", () => {
     expect(() => wifiMethod({ url: "http://x/a.bin", credentials: { ssid: "n", password: "short7!" } })).toThrow(
-      "a Wi-Fi password has 8-63 characters or 64 hex digits, got 7 characters"
+      "a Wi-Fi password has 8-63 characters or 64 hex digits, got 7 bytes (UTF-8)"
+    );
+    const refused = (ssid: string, password: string) => {
+      try {
+        wifiMethod({ url: "http://x/a.bin", credentials: { ssid, password } });
+      } catch (e) {
+        expect((e as Error).message).not.toContain(password);
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    // What CredentialsSet can carry: SSID 32 bytes, password 64 bytes, counted in UTF-8.
+    expect(refused("x".repeat(33), "12345678")).toBe("an SSID is at most 32 bytes, got 33 (UTF-8)");
+    expect(refused("é".repeat(17), "12345678")).toBe("an SSID is at most 32 bytes, got 34 (UTF-8)");
+    expect(refused("é".repeat(16), "12345678")).toBe("accepted");
+    expect(refused("", "12345678")).toBe("the SSID is empty");
+    expect(refused("net", "é".repeat(40))).toBe("a Wi-Fi password has 8-63 characters or 64 hex digits, got 80 bytes (UTF-8)");
+    expect(refused("net", "z".repeat(64))).toBe(
+      "a 64-character Wi-Fi password is a PSK of 64 hex digits; this one has other characters"
+    );
+    expect(refused("net", "aB3".repeat(21) + "f")).toBe("accepted");
+    expect(refused("net", "p".repeat(63))).toBe("accepted");
+    expect(refused("open-net", "")).toBe("accepted");
+    expect(() => tcpMethod({ host: "h", port: 1, token: Uint8Array.of(1), credentials: { ssid: "n", password: "z".repeat(64) } })).toThrow(
+      "PSK of 64 hex digits"
     );
   });
 

@@ -12,12 +12,23 @@ export interface WifiCredentials {
   readonly password: string;
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * Checks credentials against what a node can hold (CredentialsSet: SSID up to 32 bytes,
+ * password up to 64) and what Wi-Fi accepts: a passphrase of 8-63 bytes, or a PSK as exactly
+ * 64 hex digits. Checked here, so that a bad one is refused before any node is contacted.
+ */
 function checkCredentials(c: WifiCredentials): WifiCredentials {
-  const n = c.password.length;
-  if (c.ssid.length === 0) throw new RangeError("the SSID is empty");
-  // The message never includes the password itself.
+  const ssidBytes = utf8.encode(c.ssid).length;
+  if (ssidBytes === 0) throw new RangeError("the SSID is empty");
+  if (ssidBytes > 32) throw new RangeError(`an SSID is at most 32 bytes, got ${ssidBytes} (UTF-8)`);
+  // The messages never include the password itself.
+  const n = utf8.encode(c.password).length;
   if (n !== 0 && (n < 8 || n > 64))
-    throw new RangeError(`a Wi-Fi password has 8-63 characters or 64 hex digits, got ${n} characters`);
+    throw new RangeError(`a Wi-Fi password has 8-63 characters or 64 hex digits, got ${n} bytes (UTF-8)`);
+  if (n === 64 && !/^[0-9a-fA-F]{64}$/.test(c.password))
+    throw new RangeError("a 64-character Wi-Fi password is a PSK of 64 hex digits; this one has other characters");
   return c;
 }
 
