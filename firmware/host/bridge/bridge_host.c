@@ -129,6 +129,13 @@ int bridge_host_step(bridge_host_t *h, int timeout_ms)
     return 0;
 }
 
+void bridge_host_restart(bridge_host_t *h, const meshota_bridge_config_t *cfg)
+{
+    h->pending_sent = 0;
+    h->channel = cfg->channel;
+    (void)meshota_bridge_init(&h->bridge, &h->port, cfg); /* cfg was accepted at open. */
+}
+
 void bridge_host_close(bridge_host_t *h)
 {
     if (h->uart_fd >= 0) {

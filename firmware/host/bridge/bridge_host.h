@@ -41,6 +41,13 @@ int bridge_host_open(bridge_host_t *h, const meshota_bridge_config_t *cfg, uint1
 /** Wait up to @p timeout_ms for UART bytes or air datagrams and process them. -1 on error. */
 int bridge_host_step(bridge_host_t *h, int timeout_ms);
 
+/**
+ * @brief Restart the dongle as a power cycle would, the UART staying open: the core starts
+ * afresh from @p cfg (no host session, empty queue, start-up channel) and completions the radio
+ * still owed are lost.
+ */
+void bridge_host_restart(bridge_host_t *h, const meshota_bridge_config_t *cfg);
+
 /** Close every descriptor. */
 void bridge_host_close(bridge_host_t *h);
 

@@ -1,6 +1,7 @@
 /*
  * meshota_bridge_host: the bridge dongle on this machine. Prints "pty <path>" and
- * "air <udp port>" on stdout, then bridges until killed or until stdin closes.
+ * "air <udp port>" on stdout, then bridges until killed or until stdin closes. A byte 'R' on
+ * stdin restarts the dongle (as a reset would, the pty staying open).
  *
  *   meshota_bridge_host --peer-port N [--mac 02:00:00:00:00:01] [--channel 1]
  *                       [--espnow-version 1|2]
@@ -66,6 +67,9 @@ int main(int argc, char **argv)
             char c;
             if (read(0, &c, 1) <= 0) {
                 break; /* The parent went away. */
+            }
+            if (c == 'R') {
+                bridge_host_restart(&h, &cfg); /* A dongle reset, the serial port staying open. */
             }
         }
         if (bridge_host_step(&h, 20) != 0) {

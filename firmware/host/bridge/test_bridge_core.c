@@ -76,6 +76,18 @@ static int setup(void **state)
 
 static test_frame_t OUT[64];
 
+static int feed(uint8_t type, uint8_t seq, const uint8_t *fields, size_t n);
+
+/* A fresh bridge with a host session open (HELLO with seq 0xF0, its answer discarded). */
+static int setup_session(void **state)
+{
+    setup(state);
+    const uint8_t v = MESHOTA_BRIDGE_PROTOCOL_VERSION;
+    assert_int_equal(feed(MESHOTA_BRIDGE_HELLO, 0xF0, &v, 1), 1);
+    F.uart_len = 0;
+    return 0;
+}
+
 /* Feed one host frame; return the dongle frames it produced. */
 static int feed(uint8_t type, uint8_t seq, const uint8_t *fields, size_t n)
 {
@@ -165,7 +177,8 @@ static void send_is_acked_then_reported_sent_with_credits(void **state)
 {
     (void)state;
     assert_int_equal(feed_send(1, 200), 1);
-    const uint8_t ack[] = {MESHOTA_BRIDGE_ACK, 0, 1, MESHOTA_BRIDGE_ACK_OK, MESHOTA_BRIDGE_TX_SLOTS - 1};
+    /* Dongle frame 0 was the HELLO_ACK of the session. */
+    const uint8_t ack[] = {MESHOTA_BRIDGE_ACK, 1, 1, MESHOTA_BRIDGE_ACK_OK, MESHOTA_BRIDGE_TX_SLOTS - 1};
     assert_memory_equal(OUT[0].body, ack, sizeof(ack));
     assert_int_equal(F.sends, 1);
     assert_int_equal(F.last_len, 200);
@@ -173,7 +186,7 @@ static void send_is_acked_then_reported_sent_with_credits(void **state)
     F.uart_len = 0;
     meshota_bridge_on_sent(&B, MESHOTA_BRIDGE_SENT_OK);
     assert_int_equal(parse_wire(F.uart, F.uart_len, OUT, 64), 1);
-    const uint8_t sent[] = {MESHOTA_BRIDGE_SENT, 1, 1, MESHOTA_BRIDGE_SENT_OK, MESHOTA_BRIDGE_TX_SLOTS};
+    const uint8_t sent[] = {MESHOTA_BRIDGE_SENT, 2, 1, MESHOTA_BRIDGE_SENT_OK, MESHOTA_BRIDGE_TX_SLOTS};
     assert_memory_equal(OUT[0].body, sent, sizeof(sent));
     assert_int_equal(meshota_bridge_stats(&B)->tx_ok, 1);
 }
@@ -367,6 +380,36 @@ static void hello_drops_the_queue_of_the_previous_host_session(void **state)
     assert_int_equal(F.sends, 1);
 }
 
+static void commands_before_hello_are_refused_as_no_session(void **state)
+{
+    (void)state;
+    /* The dongle restarted under a host that keeps talking: its channel is the start-up one
+     * and its queue is gone, so nothing may be executed before a new HELLO. */
+    const uint8_t ch = 11;
+    assert_int_equal(feed(MESHOTA_BRIDGE_SET_CHANNEL, 7, &ch, 1), 1);
+    assert_int_equal(OUT[0].body[0], MESHOTA_BRIDGE_ACK);
+    assert_int_equal(OUT[0].body[2], 7);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_NO_SESSION);
+    assert_int_equal(F.channel, 0);
+    assert_int_equal(feed_send(8, 10), 1);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_NO_SESSION);
+    assert_int_equal(OUT[0].body[4], MESHOTA_BRIDGE_TX_SLOTS);
+    assert_int_equal(F.sends, 0);
+    /* A repeat of the refused command gets the same refusal, still not executed. */
+    assert_int_equal(feed_send(8, 10), 1);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_NO_SESSION);
+    assert_int_equal(F.sends, 0);
+    const uint8_t v = MESHOTA_BRIDGE_PROTOCOL_VERSION;
+    assert_int_equal(feed(MESHOTA_BRIDGE_HELLO, 9, &v, 1), 1);
+    assert_int_equal(OUT[0].body[0], MESHOTA_BRIDGE_HELLO_ACK);
+    assert_int_equal(feed(MESHOTA_BRIDGE_SET_CHANNEL, 10, &ch, 1), 1);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_OK);
+    assert_int_equal(F.channel, 11);
+    assert_int_equal(feed_send(11, 10), 1);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_OK);
+    assert_int_equal(F.sends, 1);
+}
+
 static void init_rejects_bad_configuration(void **state)
 {
     (void)state;
@@ -392,17 +435,18 @@ int main(void)
         cmocka_unit_test_setup(cobs_known_vectors_and_round_trip, setup),
         cmocka_unit_test_setup(documented_wire_examples, setup),
         cmocka_unit_test_setup(hello_announces_version_payload_mac_channel_and_slots, setup),
-        cmocka_unit_test_setup(send_is_acked_then_reported_sent_with_credits, setup),
-        cmocka_unit_test_setup(repeated_sequence_is_reacked_not_sent_twice, setup),
-        cmocka_unit_test_setup(repeated_ack_carries_the_free_slots_of_now, setup),
-        cmocka_unit_test_setup(full_queue_answers_busy_until_a_slot_frees, setup),
-        cmocka_unit_test_setup(radio_refusal_and_inline_completion_report_sent, setup),
-        cmocka_unit_test_setup(bad_lengths_and_channels_are_refused, setup),
-        cmocka_unit_test_setup(corrupted_and_oversized_frames_are_dropped_and_counted, setup),
+        cmocka_unit_test_setup(send_is_acked_then_reported_sent_with_credits, setup_session),
+        cmocka_unit_test_setup(repeated_sequence_is_reacked_not_sent_twice, setup_session),
+        cmocka_unit_test_setup(repeated_ack_carries_the_free_slots_of_now, setup_session),
+        cmocka_unit_test_setup(full_queue_answers_busy_until_a_slot_frees, setup_session),
+        cmocka_unit_test_setup(radio_refusal_and_inline_completion_report_sent, setup_session),
+        cmocka_unit_test_setup(bad_lengths_and_channels_are_refused, setup_session),
+        cmocka_unit_test_setup(corrupted_and_oversized_frames_are_dropped_and_counted, setup_session),
         cmocka_unit_test_setup(received_frames_go_to_the_host_with_mac_and_rssi, setup),
         cmocka_unit_test_setup(dongle_frames_start_and_end_with_a_delimiter, setup),
         cmocka_unit_test_setup(dongle_sequence_numbers_increase_per_frame, setup),
-        cmocka_unit_test_setup(hello_drops_the_queue_of_the_previous_host_session, setup),
+        cmocka_unit_test_setup(hello_drops_the_queue_of_the_previous_host_session, setup_session),
+        cmocka_unit_test_setup(commands_before_hello_are_refused_as_no_session, setup),
         cmocka_unit_test_setup(init_rejects_bad_configuration, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -156,6 +156,7 @@ static void on_hello(meshota_bridge_t *b, uint8_t seq)
     /* A new host session: forget the old one's queue. A frame already with the radio stays
      * there; its completion is still reported (the host ignores an unknown sequence). */
     b->q_count = b->in_flight ? 1 : 0;
+    b->session = true;
     const meshota_bridge_config_t *c = &b->cfg;
     uint8_t f[13];
     f[0] = MESHOTA_BRIDGE_PROTOCOL_VERSION;
@@ -215,6 +216,13 @@ static void on_frame(meshota_bridge_t *b, const uint8_t *body, size_t len)
             b->last_reply[2] = free_slots(b);
         }
         emit(b, b->last_reply_type, b->last_reply, b->last_reply_len, NULL, 0);
+        return;
+    }
+    if (!b->session) {
+        /* Commands of a host that spoke to this dongle before it restarted: its channel and
+         * queue are gone, so executing them would put frames on the start-up channel unseen.
+         * Refuse them until the host says HELLO again. */
+        ack(b, seq, MESHOTA_BRIDGE_ACK_NO_SESSION);
         return;
     }
     switch (type) {

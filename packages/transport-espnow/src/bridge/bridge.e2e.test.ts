@@ -22,13 +22,15 @@ const hostDir = join(dirname(fileURLToPath(import.meta.url)), "../../../../firmw
 function findBridge(): string | undefined {
   if (process.env.MESHOTA_BRIDGE_HOST) return process.env.MESHOTA_BRIDGE_HOST;
   if (!existsSync(hostDir)) return undefined;
-  for (const d of readdirSync(hostDir)) {
+  // The plain build first (the one the test script makes), then any other build directory.
+  for (const d of ["build", ...readdirSync(hostDir).sort()]) {
     const p = join(hostDir, d, "bridge", "meshota_bridge_host");
     if (d.startsWith("build") && existsSync(p)) return p;
   }
   return undefined;
 }
 const BRIDGE = findBridge();
+if (!BRIDGE && process.env.CI) throw new Error("meshota_bridge_host is not built: build firmware/host first (CI must run these tests)");
 
 /** The test's side of the UDP air: receiver stations with per-link loss. */
 class UdpAir {
@@ -36,9 +38,13 @@ class UdpAir {
   bridgePort = 0;
   #stations = new Map<string, { link: EspNowLink; deliver: (src: Uint8Array, p: Uint8Array) => void; channel: number }>();
   #random = seededRandom(5);
+  /** Datagrams the bridge put on the air, and a hook called with their count. */
+  frames = 0;
+  onFrame: ((count: number) => void) | undefined;
   constructor(readonly loss: number) {
     this.socket = createSocket("udp4");
     this.socket.on("message", (msg) => {
+      this.onFrame?.(++this.frames);
       const ch = msg[0]!;
       const dst = new Uint8Array(msg.subarray(1, 7));
       const src = new Uint8Array(msg.subarray(7, 13));
@@ -138,6 +144,39 @@ describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
 
   it("should carry ESP-NOW v2 frames of 1470 bytes", async () => {
     await run((pty) => openSerialBridge(pty), 2);
+  });
+
+  it("should take a dongle that restarts mid-distribution up again on its channel, and finish", async () => {
+    const air = new UdpAir(0);
+    sockets.push(air.socket);
+    const port = await air.bind();
+    // The dongle starts on channel 1; the distribution runs on channel 11.
+    const { child, pty, air: bridgePort } = await startBridge(port, 1);
+    children.push(child);
+    air.bridgePort = bridgePort;
+    const client = await openSerialBridge(pty);
+    await client.setChannel(11);
+    const image = testImage(20 * 1024, 4);
+    const sha = new Uint8Array(createHash("sha256").update(image).digest());
+    const session = { sessionId: 78, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 232, chunkSize: 232 };
+    const receivers = [1, 2].map((i) => new EspNowReceiver(air.station(simMac(i), 11), realTimers, session));
+    const channels = new Set<number>();
+    air.socket.on("message", (msg) => channels.add(msg[0]!));
+    // Reset the dongle (pty left open) after 30 of the 90 chunk frames of round 0.
+    air.onFrame = (n) => {
+      if (n === 30) child.stdin.write("R");
+    };
+    const result = await distribute(client, realTimers, { sessionId: 78, image, targets: [1, 2].map(simMac), reportWindowMs: 300, minReportWindowMs: 20 });
+    await client.close();
+    expect(client.stats.restarts).toBe(1);
+    expect(result.targets.map((t) => [t.ok, t.reason])).toEqual([
+      [true, ""],
+      [true, ""],
+    ]);
+    expect(result.rounds).toBeGreaterThanOrEqual(1);
+    for (const r of receivers) expect(Buffer.from(r.image()).equals(Buffer.from(image))).toBe(true);
+    // Nothing went on air on the dongle's start-up channel.
+    expect([...channels]).toEqual([11]);
   });
 
   it("should work with the pty opened as a raw file descriptor", async () => {

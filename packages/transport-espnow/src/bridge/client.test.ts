@@ -19,6 +19,8 @@ interface FakeOptions {
   autoSent?: boolean;
   /** Stop answering after this many commands. */
   dieAfter?: number;
+  /** Restart right after answering every HELLO (a dongle in a boot loop). */
+  restartAfterHello?: boolean;
 }
 
 class FakeDongle implements ByteStream {
@@ -28,6 +30,10 @@ class FakeDongle implements ByteStream {
   seq = 0;
   lastSeq = -1;
   lastReply: Uint8Array | undefined;
+  /** A HELLO came since start-up. */
+  session = false;
+  channel = 1;
+  hellos = 0;
   #listener: ((d: Uint8Array) => void) | undefined;
   #deframer = new Deframer();
   constructor(
@@ -52,6 +58,14 @@ class FakeDongle implements ByteStream {
   free(): number {
     return (this.o.slots ?? 4) - this.queue.length;
   }
+  /** A reset with the port left open: no session, empty queue, start-up channel. */
+  restart(): void {
+    this.session = false;
+    this.lastSeq = -1;
+    this.queue = [];
+    this.channel = 1;
+    this.seq = 0;
+  }
   completeOne(outcome = 0): void {
     const seq = this.queue.shift()!;
     this.emit(MsgType.SENT, [seq, outcome, this.free()]);
@@ -62,10 +76,15 @@ class FakeDongle implements ByteStream {
     this.handled++;
     const [type, seq] = [body[0]!, body[1]!];
     if (type === MsgType.HELLO) {
+      this.session = true;
+      this.lastSeq = seq;
+      this.hellos++;
+      if (this.o.restartAfterHello && this.hellos > 1) this.sched.setTimer(2, () => this.restart());
       return this.emit(MsgType.HELLO_ACK, [this.o.version ?? 1, 1, 250, 0, 2, 0, 0, 0, 0, 9, 6, this.o.slots ?? 4, seq]);
     }
     if (seq === this.lastSeq) return this.emit(MsgType.ACK, [seq, 0, this.free()]);
     this.lastSeq = seq;
+    if (!this.session) return this.emit(MsgType.ACK, [seq, 5, this.free()]);
     if (type === MsgType.SEND) {
       if (this.queue.length >= (this.o.slots ?? 4)) return this.emit(MsgType.ACK, [seq, 1, 0]);
       this.sends.push({ seq, dst: [...body.subarray(2, 8)], payload: [...body.subarray(8)] });
@@ -74,7 +93,10 @@ class FakeDongle implements ByteStream {
       if (this.o.autoSent) this.completeOne();
       return;
     }
-    if (type === MsgType.SET_CHANNEL) return this.emit(MsgType.ACK, [seq, body[2]! <= 14 ? 0 : 3, this.free()]);
+    if (type === MsgType.SET_CHANNEL) {
+      if (body[2]! <= 14) this.channel = body[2]!;
+      return this.emit(MsgType.ACK, [seq, body[2]! <= 14 ? 0 : 3, this.free()]);
+    }
   }
 }
 
@@ -200,6 +222,50 @@ describe("distribution over a bridge that stops answering", () => {
       [ErrorCode.NETWORK, "the radio failed: no answer from the bridge to command 0x3 after 4 attempts"],
     ]);
     expect(dongle.sends).toHaveLength(5); // HELLO was the first command
+  });
+});
+
+describe("a dongle that restarts under an open port", () => {
+  it("should say HELLO again, set the channel again and repeat the command; frames it held fail at once", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched);
+    const client = await connect(sched, dongle);
+    const ch = client.setChannel(6);
+    sched.run({ limitMs: sched.now() + 100 });
+    await ch;
+    const dst = new Uint8Array(6).fill(0xff);
+    const outcomes: string[] = [];
+    client.send(dst, Uint8Array.of(1), (o) => outcomes.push(`1:${o}`));
+    client.send(dst, Uint8Array.of(2), (o) => outcomes.push(`2:${o}`));
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(dongle.queue).toHaveLength(2);
+    const restartedAt = sched.now();
+    dongle.restart();
+    client.send(dst, Uint8Array.of(3), (o) => outcomes.push(`3:${o}`));
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(sched.now() - restartedAt).toBeLessThan(3000);
+    expect(outcomes).toEqual(["1:failed", "2:failed"]);
+    expect(dongle.channel).toBe(6);
+    expect(dongle.hellos).toBe(2);
+    expect(client.stats.restarts).toBe(1);
+    expect(dongle.sends.map((x) => x.payload[0])).toEqual([1, 2, 3]);
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(outcomes).toEqual(["1:failed", "2:failed", "3:sent"]);
+    expect(client.info.channel).toBe(6);
+    expect(client.freeSlots).toBe(4);
+  });
+
+  it("should give the link up, with the reason, when the dongle restarts again and again", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched, { autoSent: true, restartAfterHello: true });
+    const client = await connect(sched, dongle);
+    dongle.restart();
+    let result: DistributionResult | undefined;
+    startDistribution(client, sched, { sessionId: 9, image: new Uint8Array(232 * 4), targets: [Uint8Array.of(2, 0, 0, 0, 0, 1)] }, (r) => (result = r));
+    sched.run({ until: () => result !== undefined, limitMs: sched.now() + 60_000 });
+    expect(result!.targets.map((t) => [t.error, t.reason])).toEqual([[ErrorCode.NETWORK, "the radio failed: the bridge restarted 4 times during one command"]]);
+    expect(client.stats.restarts).toBe(4);
   });
 });
 

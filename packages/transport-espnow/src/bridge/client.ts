@@ -77,12 +77,19 @@ export interface BridgeStats {
   framingErrors: number;
   /** Frames with a valid CRC but an unknown type or short fields. */
   malformed: number;
+  /** Times the dongle was found restarted (a command answered NO_SESSION) and taken up again. */
+  restarts: number;
 }
+
+/** Restarts of the dongle in a row, during one command, before the link is given up. */
+const MAX_RESTARTS = 3;
 
 interface Command {
   type: number;
   fields: Uint8Array;
   attempts: number;
+  /** NO_SESSION answers to this command. */
+  restarts?: number;
   resolve: (frame: DongleFrame) => void;
   reject: (error: Error) => void;
   /** SEND only: called with the radio's outcome. */
@@ -91,11 +98,13 @@ interface Command {
 
 /** A connected bridge dongle. Create with BridgeClient.connect(). */
 export class BridgeClient implements EspNowLink {
-  readonly stats: BridgeStats = { retransmits: 0, rxGaps: 0, received: 0, busy: 0, crcErrors: 0, framingErrors: 0, malformed: 0 };
+  readonly stats: BridgeStats = { retransmits: 0, rxGaps: 0, received: 0, busy: 0, crcErrors: 0, framingErrors: 0, malformed: 0, restarts: 0 };
   #stream: ByteStream;
   #o: BridgeOptions;
   #deframer = new Deframer();
   #hello: BridgeHello | undefined;
+  /** The channel set by setChannel(), set again after a restart of the dongle. */
+  #channel: number | undefined;
   #seq = 0;
   #rxSeq: number | undefined;
   #queue: Command[] = [];
@@ -154,6 +163,7 @@ export class BridgeClient implements EspNowLink {
     const reply = await this.#command(MsgType.SET_CHANNEL, new Uint8Array([channel]));
     if (reply.type === "ack" && reply.status !== AckStatus.OK) throw new BridgeError("refused", `the bridge refused channel ${channel} (status ${reply.status})`);
     this.#hello!.channel = channel;
+    this.#channel = channel;
   }
 
   send(dst: Uint8Array, payload: Uint8Array, done?: (outcome: SendOutcome) => void): boolean {
@@ -246,6 +256,7 @@ export class BridgeClient implements EspNowLink {
         return;
       case "ack": {
         if (!cur || frame.ackedSeq !== cur.seq || cur.cmd.type === MsgType.HELLO) return; // a late duplicate
+        if (frame.status === AckStatus.NO_SESSION) return this.#restarted(cur);
         this.#free = frame.freeSlots;
         if (cur.cmd.type === MsgType.SEND) {
           if (frame.status === AckStatus.BUSY) {
@@ -297,6 +308,72 @@ export class BridgeClient implements EspNowLink {
     p.cancel();
     p.done?.(outcome);
     this.#onWritable?.();
+  }
+
+  /**
+   * The dongle restarted (reset, power glitch) while the port stayed open: its queue and channel
+   * are gone. Say HELLO again, set the channel again, then repeat the command; the frames it
+   * held are reported failed now, and the ESP-NOW repair above sends them again.
+   */
+  #restarted(cur: { cmd: Command; cancel: () => void }): void {
+    cur.cancel();
+    this.#current = undefined;
+    this.stats.restarts++;
+    cur.cmd.restarts = (cur.cmd.restarts ?? 0) + 1;
+    if (cur.cmd.restarts > MAX_RESTARTS) {
+      this.#fail(new BridgeError("restarted", `the bridge restarted ${cur.cmd.restarts} times during one command`));
+      return;
+    }
+    cur.cmd.attempts = 0;
+    const lost = [...this.#pendingSent.values()];
+    this.#pendingSent.clear();
+    const before = this.#hello!;
+    const ignore = (): void => {};
+    const front: Command[] = [
+      {
+        type: MsgType.HELLO,
+        fields: new Uint8Array([BRIDGE_PROTOCOL_VERSION]),
+        attempts: 0,
+        reject: ignore,
+        resolve: (f) => {
+          if (f.type !== "hello") return;
+          if (f.hello.version !== BRIDGE_PROTOCOL_VERSION || f.hello.maxPayload < before.maxPayload) {
+            this.#fail(
+              new BridgeError(
+                f.hello.version !== BRIDGE_PROTOCOL_VERSION ? "version" : "refused",
+                `the bridge restarted as protocol version ${f.hello.version} with ${f.hello.maxPayload}-byte payloads (was version ${before.version}, ${before.maxPayload} bytes)`,
+              ),
+            );
+            return;
+          }
+          this.#hello = { ...f.hello, maxPayload: before.maxPayload };
+          this.#free = f.hello.txSlots;
+        },
+      },
+    ];
+    const channel = this.#channel;
+    if (channel !== undefined && cur.cmd.type !== MsgType.SET_CHANNEL) {
+      front.push({
+        type: MsgType.SET_CHANNEL,
+        fields: new Uint8Array([channel]),
+        attempts: 0,
+        reject: ignore,
+        resolve: (f) => {
+          if (f.type === "ack" && f.status !== AckStatus.OK) {
+            this.#fail(new BridgeError("refused", `the restarted bridge refused channel ${channel} (status ${f.status})`));
+            return;
+          }
+          this.#hello!.channel = channel;
+        },
+      });
+    }
+    this.#queue.unshift(...front, cur.cmd);
+    for (const p of lost) {
+      p.cancel();
+      p.done?.("failed");
+    }
+    this.#next();
+    if (lost.length > 0) this.#onWritable?.();
   }
 
   #complete(frame: DongleFrame): void {

@@ -2,11 +2,14 @@
 import { MeshotaCoreError } from "@meshota/core";
 
 /** Why the bridge link failed. */
-export type BridgeFailure = "timeout" | "version" | "closed" | "refused" | "unavailable";
+export type BridgeFailure = "timeout" | "version" | "closed" | "refused" | "unavailable" | "restarted";
 
 const marker = Symbol.for("meshota.transport-espnow.BridgeError");
 
-/** The bridge dongle did not answer, speaks another version, refused a command, or is gone. */
+/**
+ * The bridge dongle did not answer, speaks another version, refused a command, is gone, or kept
+ * restarting.
+ */
 export class BridgeError extends MeshotaCoreError {
   readonly [marker] = true;
   readonly reason: BridgeFailure;

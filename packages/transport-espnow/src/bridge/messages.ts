@@ -34,6 +34,8 @@ export const AckStatus = {
   BAD_CHANNEL: 3,
   /** Type unknown to the dongle, or fields too short. */
   UNKNOWN: 4,
+  /** No HELLO since the dongle started (it restarted): nothing was done. */
+  NO_SESSION: 5,
 } as const;
 
 /** SENT outcomes. */

@@ -67,6 +67,9 @@ typedef enum {
     MESHOTA_BRIDGE_ACK_BAD_LENGTH = 2,  /**< Payload empty or over max_payload. */
     MESHOTA_BRIDGE_ACK_BAD_CHANNEL = 3, /**< Channel outside 1-14 or refused by the radio. */
     MESHOTA_BRIDGE_ACK_UNKNOWN = 4,     /**< Unknown type, or fields too short. */
+    MESHOTA_BRIDGE_ACK_NO_SESSION = 5,  /**< No HELLO since start-up (the dongle restarted):
+                                             nothing was done; HELLO, set the channel again,
+                                             then repeat the command. */
 } meshota_bridge_ack_t;
 
 /** What became of a frame handed to the radio. */
@@ -127,6 +130,7 @@ typedef struct {
     uint8_t rx[MESHOTA_BRIDGE_ENCODED_MAX];
     size_t rx_len;
     bool rx_overflow;
+    bool session;          /**< A HELLO came since start-up. */
     bool have_last;        /**< A command was executed since HELLO. */
     uint8_t last_seq;      /**< Sequence number of that command. */
     uint8_t last_reply[16]; /**< Fields of its reply, sent again for a duplicate. */
