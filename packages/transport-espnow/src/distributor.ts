@@ -17,7 +17,7 @@ import { missingIndices } from "./missing.js";
 /** Largest chunk the schema allows (Chunk.data max_size). */
 export const CHUNK_DATA_MAX = 1440;
 
-/** The chunk payload that fills one ESP-NOW frame of `maxPayload` bytes (226 for v1, 1440 for v2). */
+/** The chunk payload that fills one ESP-NOW frame of `maxPayload` bytes (232 for v1, 1440 for v2). */
 export function espnowChunkSize(maxPayload: number): number {
   if (maxPayload < CHUNK_FRAME_OVERHEAD + 1 || maxPayload > BEARER_FRAME_MAX.espnowV2) {
     throw new RangeError(`ESP-NOW payload must be ${CHUNK_FRAME_OVERHEAD + 1}-${BEARER_FRAME_MAX.espnowV2} bytes, got ${maxPayload}`);
