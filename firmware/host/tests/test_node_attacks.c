@@ -182,6 +182,68 @@ static void test_new_session_while_relaying_is_busy(void **state)
     expect_status(PH(STARTING), EC(NONE));
 }
 
+static void send_info(uint32_t session, uint32_t size, uint32_t chunk, uint32_t count)
+{
+    meshota_v1_DataFrame f = meshota_v1_DataFrame_init_zero;
+    f.which_body = meshota_v1_DataFrame_info_tag;
+    f.body.info.session_id = session;
+    f.body.info.image_size = size;
+    f.body.info.chunk_size = chunk;
+    f.body.info.chunk_count = count;
+    meshota_peer_t from = {.mesh_addr = 0x0001};
+    mt_advance(t, MESHOTA_REFUSAL_INTERVAL_MS); /* so each refusal is answered */
+    mt_data(t, MESHOTA_BEARER_MESH, &from, &f);
+}
+
+static void test_transfer_info_cannot_change_geometry_under_held_chunks(void **state)
+{
+    (void)state;
+    uint32_t size = (uint32_t)img_len;
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    mt_advance(t, 10);
+    mt_send_chunk(t, SESSION, img, img_len, CHUNK, 0);
+    assert_int_equal(meshota_node_bytes_done(&t->node), CHUNK);
+    send_info(SESSION, size, 256, (size + 255) / 256);
+    expect_status(PH(RECEIVING), EC(MALFORMED));
+    send_info(SESSION, size, 0, 0);
+    expect_status(PH(RECEIVING), EC(MALFORMED));
+    send_info(SESSION, size, CHUNK, chunk_count() + 1);
+    expect_status(PH(RECEIVING), EC(MALFORMED));
+    send_info(SESSION, size + 1, CHUNK, chunk_count());
+    expect_status(PH(RECEIVING), EC(MALFORMED));
+    send_info(SESSION, size, 2048, (size + 2047) / 2048);
+    expect_status(PH(RECEIVING), EC(CHUNK_TOO_LARGE));
+    send_info(SESSION, size, 0xFFFFFFFFu, 0);
+    expect_status(PH(RECEIVING), EC(CHUNK_TOO_LARGE));
+    send_info(SESSION + 1, size, CHUNK, chunk_count());
+    expect_status(PH(RECEIVING), EC(SESSION_MISMATCH));
+    /* Nothing held was lost; the transfer completes at its own geometry. */
+    assert_int_equal(meshota_node_bytes_done(&t->node), CHUNK);
+    for (uint32_t i = 1; i < chunk_count(); i++) {
+        mt_send_chunk(t, SESSION, img, img_len, CHUNK, i);
+    }
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+}
+
+static void test_transfer_info_before_any_chunk_sets_the_geometry(void **state)
+{
+    (void)state;
+    uint32_t size = (uint32_t)img_len;
+    uint32_t count = (size + 255) / 256;
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    mt_advance(t, 10);
+    send_info(SESSION, size, 256, count);
+    mt_send_chunk(t, SESSION, img, img_len, CHUNK, 0); /* cut at the old size: too large now */
+    expect_status(PH(RECEIVING), EC(CHUNK_TOO_LARGE));
+    mt_node_reboot(t); /* the new geometry is persisted */
+    for (uint32_t i = 0; i < count; i++) {
+        mt_send_chunk(t, SESSION, img, img_len, 256, i);
+    }
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -190,6 +252,8 @@ int main(void)
         T(test_power_cut_at_boot_switch_keeps_verified_image),
         T(test_image_header_revision_range_outside_the_chip_gets_chip_revision),
         T(test_new_session_while_relaying_is_busy),
+        T(test_transfer_info_cannot_change_geometry_under_held_chunks),
+        T(test_transfer_info_before_any_chunk_sets_the_geometry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
