@@ -77,11 +77,22 @@ describe("readImage", () => {
     expect(image.imageLength).toBe(image.checksumOffset + 1);
   });
 
-  it("should find a signature sector on the next 64 KiB boundary", async () => {
+  it("should find a signature sector on the next 4 KiB boundary, as espsecure sign_data puts it", async () => {
     const bytes = await buildImage({ size: 70_000, signatureSector: true });
     const image = await readImage(bytes);
-    expect(image.signatureSector).toEqual({ offset: 0x20000, length: 0x1000 });
-    expect(image.size).toBe(0x21000);
+    expect(image.imageLength).toBe(70_000);
+    expect(image.signatureSector).toEqual({ offset: 0x12000, length: 0x1000 });
+    expect(image.size).toBe(0x13000);
+    expect(bytes.subarray(70_000, 0x12000).every((b) => b === 0xff)).toBe(true);
+    // An image that ends on a 64 KiB boundary (elf2image --secure-pad-v2) has it right after.
+    const unsigned = await buildImage({ size: 0x10000 });
+    expect(unsigned.length).toBe(0x10000);
+    const sector = new Uint8Array(0x1000).fill(0xff);
+    sector[0] = 0xe7;
+    expect((await readImage(Uint8Array.from([...unsigned, ...sector]))).signatureSector).toEqual({ offset: 0x10000, length: 0x1000 });
+    // Nothing on that boundary: the bytes after the image are refused, with the place looked at.
+    const e = await defectOf(Uint8Array.from([...unsigned, ...new Uint8Array(0x1000)]));
+    expect(e.message).toBe("4096 unexpected bytes after the image end at offset 0x10000 (no signature sector at 0x10000)");
   });
 
   it("should refuse a partition table by name", async () => {
@@ -180,7 +191,7 @@ describe("readImage", () => {
     longer.set(bytes);
     const e = await defectOf(longer);
     expect(e.defect).toBe("trailing-data");
-    expect(e.message).toBe("16 unexpected bytes after the image end at offset 0x400 (no signature sector at 0x10000)");
+    expect(e.message).toBe("16 unexpected bytes after the image end at offset 0x400 (no signature sector at 0x1000)");
   });
 
   it("should refuse an app description cut short by its segment", async () => {
@@ -207,6 +218,6 @@ describe("readImage", () => {
     longer.set(bytes);
     const e = await defectOf(longer);
     expect(e.defect).toBe("trailing-data");
-    expect(e.message).toBe("16 unexpected bytes after the signature sector at offset 0x11000");
+    expect(e.message).toBe("16 unexpected bytes after the signature sector at offset 0x2000");
   });
 });

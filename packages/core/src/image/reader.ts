@@ -7,7 +7,7 @@
 //   zero padding so that the checksum byte ends a 16-byte block;
 //   checksum = 0xEF XOR every segment data byte
 //   optional SHA-256 of everything before it (hash_appended = 1)
-//   optional Secure Boot v2 signature sector, starting on the next 64 KiB boundary
+//   optional Secure Boot v2 signature sector, starting on the next 4 KiB boundary
 // esp_app_desc_t (256 bytes) is the start of the first segment's data, at file offset 0x20.
 import { ImageFormatError } from "../errors.js";
 import { bytesEqual, sha256 } from "../hash.js";
@@ -23,8 +23,13 @@ export const APP_DESC_MAGIC = 0xabcd5432;
 export const APP_DESC_SIZE = 256;
 /** First byte of a Secure Boot v2 signature block. */
 export const SIGNATURE_BLOCK_MAGIC = 0xe7;
-/** Secure Boot v2 puts the signature sector on a 64 KiB boundary. */
-export const SIGNATURE_SECTOR_ALIGN = 0x10000;
+/**
+ * Secure Boot v2 puts the signature sector on the first 4 KiB (flash sector) boundary after
+ * the image: espsecure sign_data pads the image with 0xFF to it, and the bootloader looks for
+ * the sector there. Images built with elf2image --secure-pad-v2 end on a 64 KiB boundary,
+ * which is one as well.
+ */
+export const SIGNATURE_SECTOR_ALIGN = 0x1000;
 /** Size of the signature sector (up to three signature blocks). */
 export const SIGNATURE_SECTOR_SIZE = 0x1000;
 
