@@ -298,6 +298,27 @@ static void test_tcp_unreachable_server_gets_network(void **state)
     assert_int_equal(meshota_node_error(&t->node), EC(NETWORK));
 }
 
+static void test_credentials_of_one_session_never_reach_another(void **state)
+{
+    (void)state;
+    meshota_v1_CredentialsSet cs = meshota_v1_CredentialsSet_init_zero;
+    cs.session_id = SESSION + 7;
+    snprintf(cs.ssid, sizeof(cs.ssid), SSID);
+    snprintf(cs.password, sizeof(cs.password), PASSWORD);
+    mt_control(t, MESHOTA_OP_CREDENTIALS_SET, &cs);
+    assert_int_equal(mt_last_status(t).error, EC(NONE));
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    connect_and_expect_fetch(0);
+    assert_string_equal(open_password, ""); /* session SESSION + 7's password is not used */
+    /* Credentials sent for the running session are taken at once and survive a restart. */
+    cs.session_id = SESSION;
+    mt_control(t, MESHOTA_OP_CREDENTIALS_SET, &cs);
+    assert_int_equal(mt_last_status(t).error, EC(NONE));
+    mt_node_reboot(t);
+    connect_and_expect_fetch(0);
+    assert_string_equal(open_password, PASSWORD);
+}
+
 static void test_tcp_chunk_size_above_node_maximum_is_refused(void **state)
 {
     (void)state;
@@ -328,6 +349,7 @@ int main(void)
         T(test_tcp_refused_token_gets_auth),
         T(test_tcp_unreachable_server_gets_network),
         T(test_tcp_chunk_size_above_node_maximum_is_refused),
+        T(test_credentials_of_one_session_never_reach_another),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
