@@ -225,6 +225,47 @@ describe("distribution over a bridge that stops answering", () => {
   });
 });
 
+describe("a dongle whose transmit queue is full", () => {
+  // Two frames of an earlier host session still fill the dongle's two slots: HELLO_ACK says 2
+  // are free, so the first SEND is answered BUSY.
+  async function busyDongle(sched: Scheduler, o: FakeOptions = {}): Promise<{ dongle: FakeDongle; client: BridgeClient }> {
+    const dongle = new FakeDongle(sched, { slots: 2, ...o });
+    const client = await connect(sched, dongle);
+    dongle.queue.push(200, 201);
+    return { dongle, client };
+  }
+
+  it("should ask again when the SENT that frees a slot is lost on the UART", async () => {
+    const sched = new Scheduler();
+    // Dongle frames: 0 HELLO_ACK, 1 ACK BUSY, 2 SENT of frame 200 (lost).
+    const { dongle, client } = await busyDongle(sched, { dropOut: [2] });
+    const outcomes: string[] = [];
+    client.send(new Uint8Array(6).fill(0xff), Uint8Array.of(5), (o) => outcomes.push(o));
+    sched.run({ limitMs: sched.now() + 50 });
+    expect(client.stats.busy).toBe(1);
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 1000 });
+    expect(dongle.sends.map((x) => x.payload)).toEqual([[5]]);
+    dongle.completeOne();
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(outcomes).toEqual(["sent"]);
+  });
+
+  it("should give the link up when the dongle's radio finishes no frame, and the distribution ends with that reason", async () => {
+    const sched = new Scheduler();
+    const { dongle, client } = await busyDongle(sched);
+    let result: DistributionResult | undefined;
+    startDistribution(client, sched, { sessionId: 9, image: new Uint8Array(232 * 4), targets: [Uint8Array.of(2, 0, 0, 0, 0, 1)] }, (r) => (result = r));
+    sched.run({ until: () => result !== undefined, limitMs: sched.now() + 60_000 });
+    expect(result!.targets.map((t) => [t.error, t.reason])).toEqual([
+      [ErrorCode.NETWORK, "the radio failed: the bridge's transmit queue stayed full for over 3000 ms: its radio finishes no frame"],
+    ]);
+    expect(dongle.sends).toHaveLength(0);
+    expect(sched.now()).toBeLessThan(10_000);
+  });
+});
+
 describe("a dongle that restarts under an open port", () => {
   it("should say HELLO again, set the channel again and repeat the command; frames it held fail at once", async () => {
     const sched = new Scheduler();

@@ -90,6 +90,8 @@ interface Command {
   attempts: number;
   /** NO_SESSION answers to this command. */
   restarts?: number;
+  /** When the dongle first answered this SEND with BUSY. */
+  busySince?: number;
   resolve: (frame: DongleFrame) => void;
   reject: (error: Error) => void;
   /** SEND only: called with the radio's outcome. */
@@ -264,9 +266,20 @@ export class BridgeClient implements EspNowLink {
             this.stats.busy++;
             cur.cancel();
             this.#current = undefined;
-            cur.cmd.attempts = 0;
-            this.#queue.unshift(cur.cmd);
-            if (this.#free > 0) this.#next();
+            const cmd = cur.cmd;
+            cmd.attempts = 0;
+            const now = this.#o.timers.now();
+            cmd.busySince ??= now;
+            if (now - cmd.busySince >= this.#o.sentTimeoutMs) {
+              this.#fail(new BridgeError("timeout", `the bridge's transmit queue stayed full for over ${this.#o.sentTimeoutMs} ms: its radio finishes no frame`));
+              return;
+            }
+            this.#queue.unshift(cmd);
+            if (this.#free > 0) return this.#next();
+            // Also ask again after a while: the SENT that frees a slot may be lost on the UART.
+            this.#o.timers.setTimer(this.#o.ackTimeoutMs, () => {
+              if (!this.#current && this.#queue[0] === cmd) this.#next();
+            });
             return;
           }
           if (frame.status === AckStatus.OK) {
