@@ -99,6 +99,30 @@ static void test_power_cut_between_boot_switch_and_applying_record_still_confirm
     assert_int_equal(t->host.boot.running, 1);
 }
 
+static void test_power_cut_between_boot_confirm_and_confirmed_record_stays_confirmed(void **state)
+{
+    (void)state;
+    receive_all();
+    meshota_v1_UpdateApply a = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_APPLY, &a);
+    mt_node_reboot(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(PENDING_CONFIRM));
+    /* The bootloader records the confirmation; power fails before the CONFIRMED record lands. */
+    meshota_err_t (*kv_set)(void *, const char *, const void *, size_t) = t->host.port.kv_set;
+    t->host.port.kv_set = lost_kv_set;
+    meshota_v1_UpdateConfirm c = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_CONFIRM, &c);
+    t->host.port.kv_set = kv_set;
+    assert_int_equal(t->host.boot.state, MESHOTA_BOOT_NORMAL);
+    mt_node_reboot(t);
+    /* The new image runs, confirmed: that is CONFIRMED, not a rollback. */
+    assert_string_equal(meshota_node_running(&t->node)->version, "1.1.0");
+    assert_int_equal(meshota_node_phase(&t->node), PH(CONFIRMED));
+    assert_int_equal(meshota_node_error(&t->node), EC(NONE));
+    mt_control(t, MESHOTA_OP_UPDATE_CONFIRM, &c);
+    expect_status(PH(CONFIRMED), EC(NONE));
+}
+
 static void test_power_cut_at_boot_switch_keeps_verified_image(void **state)
 {
     (void)state;
@@ -250,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_power_cut_between_boot_switch_and_applying_record_still_confirms),
         T(test_power_cut_at_boot_switch_keeps_verified_image),
+        T(test_power_cut_between_boot_confirm_and_confirmed_record_stays_confirmed),
         T(test_image_header_revision_range_outside_the_chip_gets_chip_revision),
         T(test_new_session_while_relaying_is_busy),
         T(test_transfer_info_cannot_change_geometry_under_held_chunks),

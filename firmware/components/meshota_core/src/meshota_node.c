@@ -1347,9 +1347,10 @@ static void resume_after_restart(meshota_node_t *n)
     case PHASE(PENDING_CONFIRM):
         if (boot == MESHOTA_BOOT_PENDING_VERIFY && new_runs) {
             set_phase(n, PHASE(PENDING_CONFIRM));
-        } else if (boot == MESHOTA_BOOT_NORMAL && new_runs && s->phase == PHASE(APPLYING) &&
+        } else if (boot == MESHOTA_BOOT_NORMAL && new_runs &&
                    strcmp(s->prev_version, s->version) != 0) {
-            /* Rollback disabled in the bootloader: the new image runs and stays. */
+            /* The new image runs and stays: rollback disabled in the bootloader, or (from
+             * PENDING_CONFIRM) a cut after the confirmation, before the CONFIRMED record. */
             set_phase(n, PHASE(CONFIRMED));
         } else {
             s->error = ERR(ROLLED_BACK);
