@@ -2,6 +2,7 @@ import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame } from "
 import { describe, expect, it } from "vitest";
 import { setup } from "../test/harness.js";
 import { Campaign, type CampaignEvent, type CampaignEventEvent } from "./campaign.js";
+import { wifiMethod } from "./distributor/methods.js";
 import { meshMethod } from "./distributor/target.js";
 import { describeErrorCode, errorCodeName } from "./distributor/types.js";
 import { ImageFormatError } from "./errors.js";
@@ -113,6 +114,32 @@ describe("Campaign with one target", () => {
     const chunkCount = Math.ceil(h.image.size / MESH_CHUNK);
     expect(new Set(sent).size).toBe(chunkCount);
     expect(sent.length).toBeLessThan(chunkCount * 1.6);
+  });
+
+  it("should never report progress past 100 % when a node counts more bytes than the image has", async () => {
+    const h = await setup({
+      image: { size: 50_000 },
+      node: () => ({
+        methods: [Method.WIFI],
+        sideChannelRate: 500,
+        sideChannel: () => h.image.bytes,
+        faults: { overcountBytes: 20_000 },
+      }),
+    });
+    const campaign = h.campaign({
+      methods: [wifiMethod({ url: "http://fw.local/app.bin", credentials: { ssid: "lab", password: "" } })],
+      pollIntervalMs: 500,
+    });
+    const progress: { bytesDone: number; percent: number }[] = [];
+    campaign.addEventListener("progress", (e) => {
+      const d = (e as CampaignEventEvent).detail;
+      if (d.type === "progress") progress.push({ bytesDone: d.bytesDone, percent: d.percent });
+    });
+    const report = await h.clock.run(campaign.run());
+    expect(report.targets[0]).toMatchObject({ outcome: "done", bytesDone: h.image.size });
+    expect(progress.length).toBeGreaterThanOrEqual(4);
+    expect(progress.every((p) => p.percent <= 100 && p.bytesDone <= h.image.size)).toBe(true);
+    expect(progress.at(-1)).toEqual({ bytesDone: h.image.size, percent: 100 });
   });
 
   it("should understand missing-chunk reports sent as ranges", async () => {

@@ -241,8 +241,11 @@ class TargetRun {
     this.ctx.emit({ type: "state", address: this.record.address, state, previous });
   }
 
-  #progress(bytesDone: number): void {
+  #progress(reported: number): void {
     const size = this.ctx.image.size;
+    // A node's count past the image size (a resent body counted twice, a stale status) is
+    // still the whole image: progress never passes 100 %.
+    const bytesDone = Math.min(reported, size);
     if (bytesDone === this.record.bytesDone) return;
     this.record.bytesDone = bytesDone;
     this.ctx.emit({

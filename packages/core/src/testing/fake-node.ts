@@ -50,6 +50,8 @@ export interface FakeNodeFaults {
   dropReplies?: number;
   /** Refuse RelayStart with this code. */
   relay?: ErrorCode;
+  /** Report this many bytes more than held in UpdateStatus (a node that counts a resent body twice). */
+  overcountBytes?: number;
 }
 
 /** How a fake node is built. Everything but the public key has a default. */
@@ -209,13 +211,14 @@ export class FakeNode {
   #status(dst: MeshAddress, error?: ErrorCode): void {
     const s = this.#session;
     const size = s?.manifest.imageSize ?? 0;
+    const bytesDone = s && s.bytesDone > 0 ? s.bytesDone + (this.options.faults.overcountBytes ?? 0) : 0;
     this.#reply(
       dst,
       encodeVendorInit("UpdateStatus", {
         phase: s?.phase ?? Phase.NONE,
         error: error ?? s?.error ?? ErrorCode.NONE,
-        bytesDone: s?.bytesDone ?? 0,
-        percent: size ? Math.floor(((s?.bytesDone ?? 0) * 100) / size) : 0,
+        bytesDone,
+        percent: size ? Math.floor((bytesDone * 100) / size) : 0,
       })
     );
   }
