@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { decodeFrame, ErrorCode } from "@meshota/proto";
+import { ChunkRangeSchema, create, decodeFrame, encodeFrame, ErrorCode, MissingChunksSchema } from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { espnowChunkSize, startDistribution, type DistributionResult } from "./distributor.js";
 import { shareLink } from "./link.js";
@@ -174,6 +174,30 @@ describe("distribution over the simulated medium", () => {
     expect(result.targets.every((t) => t.ok)).toBe(true);
   });
 
+  it("should give up, with the reason, on a target whose reports name chunks past the end", () => {
+    const sc = buildScenario({ receivers: 2, imageSize: 4096, loss: 0, distribution: { silentRounds: 3, maxRounds: 50 } });
+    const chunkCount = Math.ceil(4096 / 232);
+    // A target that cut the image in smaller chunks: it always misses chunks 18-19 of its own 20.
+    const odd = sc.medium.addStation({ mac: simMac(50), channel: 6 });
+    let asked = 0;
+    odd.onReceive((_src, payload) => {
+      const body = decodeFrame(payload).body;
+      if (body.case !== "info" || body.value.round === 0) return;
+      asked++;
+      const missing = create(MissingChunksSchema, { sessionId: sc.sessionId, ranges: [create(ChunkRangeSchema, { first: chunkCount, count: 2 })], missingTotal: 2 });
+      odd.send(sc.distributorStation.mac, encodeFrame({ body: { case: "missing", value: missing } }, 250));
+    });
+    let result: DistributionResult | undefined;
+    startDistribution(sc.distributorStation, sc.scheduler, { sessionId: sc.sessionId, image: sc.image, targets: [...sc.stations.map((st) => st.mac), odd.mac], silentRounds: 3 }, (r) => (result = r));
+    sc.scheduler.run({ until: () => result !== undefined });
+    expect(result!.targets.map((t) => t.ok)).toEqual([true, true, false]);
+    expect(result!.targets[2]).toMatchObject({ error: ErrorCode.CHUNK_OUT_OF_RANGE, reason: `its reports name chunks past the last of ${chunkCount}: another chunk size or image?`, round: 3 });
+    expect(result!.rounds).toBe(3);
+    expect(asked).toBeGreaterThanOrEqual(3);
+    expect(result!.ignored).toBe(asked);
+    expect(result!.sent.chunks).toBe(chunkCount);
+  });
+
   it("should ignore reports from unknown stations and of other sessions", () => {
     const sc = buildScenario({ receivers: 1, imageSize: 2048, loss: 0 });
     const stranger = sc.medium.addStation({ mac: simMac(77), channel: 6 });
@@ -182,6 +206,44 @@ describe("distribution over the simulated medium", () => {
     expect(result.targets).toHaveLength(1);
     expect(result.targets[0]!.ok).toBe(true);
     expect(result.ignored).toBe(1);
+  });
+});
+
+describe("simulator", () => {
+  function fingerprint(seed: number) {
+    const sc = buildScenario({ receivers: 20, imageSize: 16 * 1024, loss: 0.3, seed });
+    const r = sc.run();
+    return { rounds: r.rounds, sent: r.sent, reports: r.reports, durationMs: r.durationMs, frames: sc.medium.stats.framesOnAir, airtimeMs: sc.medium.stats.airtimeMs, ok: r.targets.filter((t) => t.ok).length };
+  }
+
+  it("should run a scenario the same way twice for one seed, and another way for another seed", () => {
+    const a = fingerprint(21);
+    expect(a.ok).toBe(20);
+    expect(fingerprint(21)).toEqual(a);
+    expect(fingerprint(22)).not.toEqual(a);
+  });
+
+  it("should finish one receiver at 30 % loss", () => {
+    const sc = buildScenario({ receivers: 1, imageSize: IMAGE_SIZE, loss: 0.3, seed: 4 });
+    const result = sc.run();
+    expect(result.targets).toHaveLength(1);
+    expect(result.targets[0]!.ok).toBe(true);
+    expect(sc.receivers[0]!.image()).toEqual(sc.image);
+    expect(result.rounds).toBeGreaterThan(1);
+  });
+
+  it("should report a target whose reports never reach the distributor (100 % loss one way), and finish the rest", () => {
+    const sc = buildScenario({ receivers: 3, imageSize: 4096, loss: 0, distribution: { silentRounds: 3 } });
+    sc.medium.setLink(sc.stations[0]!.mac, sc.distributorStation.mac, { loss: 1 }, false);
+    const result = sc.run();
+    expect(result.targets.map((t) => [t.ok, t.error])).toEqual([
+      [false, ErrorCode.WRONG_CHANNEL],
+      [true, ErrorCode.NONE],
+      [true, ErrorCode.NONE],
+    ]);
+    expect(result.rounds).toBe(3);
+    // It holds the image all the same: its own verdict reaches the controller over the mesh.
+    expect(sc.receivers[0]!.state).toBe("done");
   });
 });
 

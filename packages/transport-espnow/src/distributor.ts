@@ -104,6 +104,8 @@ interface Target {
   everHeard: boolean;
   silent: number;
   reported: boolean;
+  /** Its last report named chunks past the end (another image geometry, or a broken target). */
+  badReport: boolean;
 }
 
 type Phase = "idle" | "sending" | "window" | "finished";
@@ -169,7 +171,7 @@ class Distribution {
     this.#chunkCount = Math.ceil(options.image.length / chunkSize);
     for (const mac of options.targets) {
       const key = macToString(mac);
-      this.#targets.set(key, { mac: key, state: "pending", error: ErrorCode.NONE, reason: "", round: 0, everHeard: false, silent: 0, reported: false });
+      this.#targets.set(key, { mac: key, state: "pending", error: ErrorCode.NONE, reason: "", round: 0, everHeard: false, silent: 0, reported: false, badReport: false });
     }
   }
 
@@ -312,23 +314,25 @@ class Distribution {
       this.#ignored++;
       return;
     }
-    this.#reports++;
     target.everHeard = true;
+    const indices = body.case === "missing" ? missingIndices(body.value, this.#chunkCount) : undefined;
+    if (body.case === "missing" && !indices) {
+      // Not a report: it does not keep the target from being counted silent, so a target that
+      // sends nothing else is given up on after silentRounds, with this reason.
+      this.#ignored++;
+      target.badReport = true;
+      return;
+    }
+    this.#reports++;
     target.silent = 0;
     target.reported = true;
+    target.badReport = false;
     if (target.state !== "pending") return;
     if (body.case === "done") {
       const error = body.value.error;
       this.#settle(target, error, error === ErrorCode.NONE ? "" : `the target gave up: ${ErrorCode[error] ?? error}`);
     } else {
-      const indices = missingIndices(body.value, this.#chunkCount);
-      if (!indices) {
-        this.#reports--;
-        this.#ignored++;
-        target.reported = false;
-        return;
-      }
-      for (const i of indices) this.#next.add(i);
+      for (const i of indices!) this.#next.add(i);
     }
     this.#checkEarlyClose();
   }
@@ -349,7 +353,9 @@ class Distribution {
       if (t.state !== "pending" || t.reported) continue;
       t.silent++;
       if (t.silent >= this.#o.silentRounds) {
-        if (t.everHeard) this.#settle(t, ErrorCode.TIMEOUT, `no report for ${t.silent} rounds in a row`);
+        if (t.badReport) {
+          this.#settle(t, ErrorCode.CHUNK_OUT_OF_RANGE, `its reports name chunks past the last of ${this.#chunkCount}: another chunk size or image?`);
+        } else if (t.everHeard) this.#settle(t, ErrorCode.TIMEOUT, `no report for ${t.silent} rounds in a row`);
         else this.#settle(t, ErrorCode.WRONG_CHANNEL, `never heard a report in ${t.silent} rounds: probably on another channel`);
       }
     }

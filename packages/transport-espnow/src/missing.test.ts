@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { encodeFrame, BEARER_FRAME_MAX } from "@meshota/proto";
+import { ChunkRangeSchema, create, encodeFrame, BEARER_FRAME_MAX, MissingChunksSchema } from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { buildMissing, missingIndices } from "./missing.js";
 
@@ -61,6 +61,26 @@ describe("buildMissing", () => {
 });
 
 describe("missingIndices", () => {
+  it("should take the union of a bitmap and ranges in one report", () => {
+    const r = create(MissingChunksSchema, { sessionId: 1, baseIndex: 8, bitmap: Uint8Array.of(0b101), ranges: [create(ChunkRangeSchema, { first: 9, count: 3 })], missingTotal: 4 });
+    expect([...missingIndices(r, 20)!].sort((a, b) => a - b)).toEqual([8, 9, 10, 11]);
+  });
+
+  it("should accept a bitmap window running past the end when its bits past the end are clear", () => {
+    const r = create(MissingChunksSchema, { sessionId: 1, baseIndex: 18, bitmap: Uint8Array.of(0b10, 0, 0, 0), missingTotal: 1 });
+    expect(missingIndices(r, 20)).toEqual(new Set([19]));
+  });
+
+  it.each([
+    ["a bitmap bit past the end", { baseIndex: 18, bitmap: Uint8Array.of(0b100) }],
+    ["a bitmap window far past the end", { baseIndex: 0xffff_fff0, bitmap: Uint8Array.of(1) }],
+    ["a range running past the end", { ranges: [{ first: 15, count: 6 }] }],
+    ["a range starting far past the end", { ranges: [{ first: 0xffff_ffff, count: 1 }] }],
+  ])("should refuse %s", (_name, fields) => {
+    const r = create(MissingChunksSchema, { sessionId: 1, missingTotal: 1, ...fields, ranges: (fields.ranges ?? []).map((x) => create(ChunkRangeSchema, x)) });
+    expect(missingIndices(r, 20)).toBeUndefined();
+  });
+
   it("should refuse a report naming a chunk past the end", () => {
     const r = buildMissing(1, 20, (i) => i !== 19);
     expect(missingIndices(r, 20)).toEqual(new Set([19]));
