@@ -71,12 +71,13 @@ describe("missingIndices", () => {
     expect(missingIndices(r, 20)).toEqual(new Set([19]));
   });
 
-  it.each([
+  const cases: [string, { baseIndex?: number; bitmap?: Uint8Array; ranges?: { first: number; count: number }[] }][] = [
     ["a bitmap bit past the end", { baseIndex: 18, bitmap: Uint8Array.of(0b100) }],
     ["a bitmap window far past the end", { baseIndex: 0xffff_fff0, bitmap: Uint8Array.of(1) }],
     ["a range running past the end", { ranges: [{ first: 15, count: 6 }] }],
     ["a range starting far past the end", { ranges: [{ first: 0xffff_ffff, count: 1 }] }],
-  ])("should refuse %s", (_name, fields) => {
+  ];
+  it.each(cases)("should refuse %s", (_name, fields) => {
     const r = create(MissingChunksSchema, { sessionId: 1, missingTotal: 1, ...fields, ranges: (fields.ranges ?? []).map((x) => create(ChunkRangeSchema, x)) });
     expect(missingIndices(r, 20)).toBeUndefined();
   });
