@@ -101,6 +101,33 @@ describe("readImage", () => {
     expect(e.message).toBe("this is a partition table (starts with 0xAA 0x50), not an app image");
   });
 
+  it("should tell an app whose esp_app_desc_t magic is damaged from a bootloader", async () => {
+    const bytes = await buildImage({ size: 4096 });
+    bytes[0x21] ^= 0x01;
+    const e = await defectOf(bytes);
+    expect(e.defect).toBe("bad-app-desc");
+    expect(e.offset).toBe(0x20);
+    expect(e.message).toBe(
+      "no esp_app_desc_t at 0x20: magic is 0xABCD5532, expected 0xABCD5432 (first segment loads to 0x3C000020, flash-mapped data as in an app)"
+    );
+  });
+
+  it("should name a bootloader without esp_bootloader_desc_t (older ESP-IDF) a bootloader", async () => {
+    // Its first segment loads to internal RAM, as in ESP32 bootloaders (DRAM 0x3FFF0030).
+    const bytes = buildBootloaderImage(ChipId.ESP32);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(24, 0x3fff0030, true);
+    let checksum = 0xef;
+    bytes[0x20] = 0x12;
+    for (let i = 0x20; i < 0x60; i++) checksum ^= bytes[i]!;
+    bytes[0x6f] = checksum;
+    const e = await defectOf(bytes);
+    expect(e.defect).toBe("bootloader");
+    expect(e.message).toBe(
+      "this is a bootloader image (no esp_app_desc_t at 0x20; first segment loads to 0x3FFF0030), not an app image"
+    );
+  });
+
   it("should refuse a bootloader image by name", async () => {
     const e = await defectOf(buildBootloaderImage());
     expect(e.defect).toBe("bootloader");

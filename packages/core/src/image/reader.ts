@@ -204,6 +204,20 @@ export async function readImage(input: Uint8Array): Promise<EspImage> {
   const stored = bytes[checksumOffset]!;
 
   const isApp = bytes.length >= APP_DESC_OFFSET + 4 && view.getUint32(APP_DESC_OFFSET, true) === APP_DESC_MAGIC;
+  // An app's first segment is flash-mapped read-only data, which esptool places so that load
+  // address and file offset agree modulo the 64 KiB MMU page: at 0x20 it loads to 0x....0020.
+  // A bootloader loads everything to internal RAM, at addresses of no such alignment.
+  const flashMappedFirst = (segments[0]!.loadAddr & 0xffff) === APP_DESC_OFFSET;
+  if (!isApp && flashMappedFirst && bytes[APP_DESC_OFFSET] !== BOOTLOADER_DESC_MAGIC) {
+    throw new ImageFormatError(
+      "bad-app-desc",
+      `no esp_app_desc_t at 0x20: magic is ${hex(view.getUint32(APP_DESC_OFFSET, true), 8)}, expected ${hex(
+        APP_DESC_MAGIC,
+        8
+      )} (first segment loads to ${hex(segments[0]!.loadAddr, 8)}, flash-mapped data as in an app)`,
+      APP_DESC_OFFSET
+    );
+  }
   if (!isApp) {
     const desc =
       bytes[APP_DESC_OFFSET] === BOOTLOADER_DESC_MAGIC ? "esp_bootloader_desc_t at 0x20" : "no esp_app_desc_t at 0x20";
