@@ -123,6 +123,13 @@ describe("BridgeClient", () => {
     expect((err as Error).message).toBe("the bridge speaks protocol version 2, this host speaks 1");
   });
 
+  it("should refuse a dongle announcing no transmit slots (no send could ever start)", async () => {
+    const sched = new Scheduler();
+    const err = await connect(sched, new FakeDongle(sched, { slots: 0 })).catch((e: unknown) => e);
+    expect(BridgeError.isInstance(err) && err.reason).toBe("refused");
+    expect((err as Error).message).toBe("the bridge announced no transmit slots");
+  });
+
   it("should give up with a timeout when the dongle never answers", async () => {
     const sched = new Scheduler();
     const err = await connect(sched, new FakeDongle(sched, { silent: true })).catch((e: unknown) => e);

@@ -139,6 +139,11 @@ export class BridgeClient implements EspNowLink {
       await client.close();
       throw new BridgeError("refused", `the bridge announced ESP-NOW v${hello.espnowVersion} with ${hello.maxPayload}-byte payloads`);
     }
+    if (hello.txSlots === 0) {
+      // No credit would ever come: every send() would wait forever.
+      await client.close();
+      throw new BridgeError("refused", "the bridge announced no transmit slots");
+    }
     client.#hello = hello;
     client.#free = hello.txSlots;
     return client;

@@ -25,6 +25,7 @@ function findEmulator(): string | undefined {
   return undefined;
 }
 const BINARY = findEmulator();
+if (!BINARY && process.env.CI) throw new Error("meshota_emulator is not built: build firmware/host first (CI must run these tests)");
 
 const ORIGIN = 0x0001;
 const CHANNEL = 6;
