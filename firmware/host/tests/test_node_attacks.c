@@ -268,6 +268,76 @@ static void test_transfer_info_before_any_chunk_sets_the_geometry(void **state)
     assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
 }
 
+static void espnow_chunk(const meshota_peer_t *from, uint32_t index, uint8_t flip)
+{
+    static meshota_v1_DataFrame f;
+    memset(&f, 0, sizeof(f));
+    f.which_body = meshota_v1_DataFrame_chunk_tag;
+    f.body.chunk.session_id = SESSION;
+    f.body.chunk.index = index;
+    size_t off = (size_t)index * 200u;
+    size_t n = img_len - off < 200u ? img_len - off : 200u;
+    memcpy(f.body.chunk.data.bytes, img + off, n);
+    f.body.chunk.data.bytes[0] ^= flip;
+    f.body.chunk.data.size = (pb_size_t)n;
+    mt_data(t, MESHOTA_BEARER_ESPNOW, from, &f);
+}
+
+static void start_espnow(bool with_distributor)
+{
+    start.which_method = meshota_v1_UpdateStart_espnow_tag;
+    memset(&start.method, 0, sizeof(start.method));
+    start.method.espnow.channel = 6;
+    start.method.espnow.payload_size = 200;
+    if (with_distributor) {
+        start.method.espnow.distributor_mac.size = 6;
+        memcpy(start.method.espnow.distributor_mac.bytes, "\x02\0\0\0\0\x01", 6);
+    }
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(STARTING), EC(NONE));
+    mt_advance(t, 10);
+}
+
+static void test_espnow_frames_from_another_mac_are_ignored(void **state)
+{
+    (void)state;
+    const meshota_peer_t real = {.has_mac = true, .mac = {0x02, 0, 0, 0, 0, 0x01}};
+    const meshota_peer_t spoof = {.has_mac = true, .mac = {0x02, 0, 0, 0, 0, 0x66}};
+    start_espnow(true);
+    size_t before = t->n_sent;
+    for (uint32_t i = 0; i < (img_len + 199) / 200; i++) {
+        espnow_chunk(&spoof, i, 0x5A);
+    }
+    assert_int_equal(meshota_node_bytes_done(&t->node), 0);
+    assert_int_equal(t->n_sent, before); /* not even an answer */
+    for (uint32_t i = 0; i < (img_len + 199) / 200; i++) {
+        espnow_chunk(&real, i, 0);
+    }
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+}
+
+static void test_espnow_spoofed_chunk_without_distributor_fails_the_hash_and_applies_nothing(
+    void **state)
+{
+    (void)state;
+    const meshota_peer_t real = {.has_mac = true, .mac = {0x02, 0, 0, 0, 0, 0x01}};
+    const meshota_peer_t spoof = {.has_mac = true, .mac = {0x02, 0, 0, 0, 0, 0x66}};
+    start_espnow(false);
+    espnow_chunk(&spoof, 3, 0x5A); /* first writer wins: the real chunk 3 is a duplicate */
+    for (uint32_t i = 0; i < (img_len + 199) / 200; i++) {
+        espnow_chunk(&real, i, 0);
+    }
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(FAILED));
+    assert_int_equal(meshota_node_error(&t->node), EC(HASH_MISMATCH));
+    meshota_v1_UpdateApply a = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_APPLY, &a);
+    expect_status(PH(FAILED), EC(WRONG_STATE));
+    assert_int_equal(t->host.boot.next, 0xFF);
+    assert_true(mt_running_intact(t));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -279,6 +349,8 @@ int main(void)
         T(test_new_session_while_relaying_is_busy),
         T(test_transfer_info_cannot_change_geometry_under_held_chunks),
         T(test_transfer_info_before_any_chunk_sets_the_geometry),
+        T(test_espnow_frames_from_another_mac_are_ignored),
+        T(test_espnow_spoofed_chunk_without_distributor_fails_the_hash_and_applies_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
