@@ -6,6 +6,8 @@ import { wifiMethod } from "./distributor/methods.js";
 import { meshMethod } from "./distributor/target.js";
 import { describeErrorCode, errorCodeName } from "./distributor/types.js";
 import { ImageFormatError } from "./errors.js";
+import { readImage } from "./image/reader.js";
+import { signImage } from "./signing.js";
 import { buildBootloaderImage, buildImage, buildPartitionTable } from "./image/fixture.js";
 import type { MemoryPacket } from "./memory-transport.js";
 
@@ -437,6 +439,33 @@ describe("Campaign error reporting", () => {
 });
 
 describe("Campaign targets stuck in another session", () => {
+  it("should refuse a node that another campaign on the same transport is updating, then update it", async () => {
+    const h = await setup({ nodes: 1, image: { size: 30_000 } });
+    const transport = h.network.transport();
+    const v3 = await readImage(await buildImage({ version: "3.0.0", size: 30_000 }));
+    const first = new Campaign({ transport, image: h.image, signed: h.signed, clock: h.clock, targets: h.addresses, chunkGapMs: 50 });
+    const second = new Campaign({
+      transport,
+      image: v3,
+      signed: await signImage(v3, h.keys.privateKey),
+      clock: h.clock,
+      targets: h.addresses,
+      chunkGapMs: 50,
+    });
+    const [a, b] = await h.clock.run(Promise.all([first.run(), second.run()]));
+    expect(a.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0" });
+    expect(b.targets[0]).toMatchObject({ outcome: "failed", failure: { code: ErrorCode.BUSY, source: "host" } });
+    expect(b.targets[0]!.failure!.message).toBe(
+      "another campaign on this transport is updating 0x0100; the node's replies could not be told apart"
+    );
+    expect(h.fleet.nodes[0]!.firmware.version).toBe("2.0.0");
+    // Once the first is over, the second takes the node.
+    expect(second.retryFailed()).toBe(1);
+    const again = await h.clock.run(second.run());
+    expect(again.targets[0]).toMatchObject({ outcome: "done", version: "3.0.0" });
+    expect(h.fleet.nodes[0]!.firmware.version).toBe("3.0.0");
+  });
+
   it("should cancel a node that is BUSY with a foreign session and then update it", async () => {
     const h = await setup({ image: { size: 60_000 } });
     // An earlier campaign left the node in the middle of its own session.

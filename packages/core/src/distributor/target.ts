@@ -17,7 +17,7 @@ import { CancelledError } from "../errors.js";
 import { chipById, formatChipRevision } from "../image/chips.js";
 import type { EspImage } from "../image/reader.js";
 import type { SignedManifest } from "../signing.js";
-import type { MeshAddress } from "../transport.js";
+import type { ControlTransport, MeshAddress } from "../transport.js";
 import { NoReplyError, type ControlLink, type RetryOptions } from "./link.js";
 import { meshTransfer } from "./mesh-transfer.js";
 import {
@@ -188,6 +188,12 @@ const hex = (a: number) => `0x${a.toString(16).padStart(4, "0")}`;
  * Runs one target until it is done, failed, offline, suspended or cancelled, and leaves the
  * outcome in `record`. Never throws for a target's own failure.
  */
+/**
+ * Targets being run, per transport. Two runs on one node through one transport cannot tell
+ * the node's UpdateStatus replies apart (they name no session), so a second run is refused.
+ */
+const activeRuns = new WeakMap<ControlTransport, Set<MeshAddress>>();
+
 export async function runTarget(
   record: TargetRecord,
   ctx: RunContext,
@@ -198,6 +204,28 @@ export async function runTarget(
   record.failure = undefined;
   record.pendingReason = undefined;
   const run = new TargetRun(record, ctx, signal, hooks);
+  const transport = ctx.link.transport;
+  let active = activeRuns.get(transport);
+  if (!active) activeRuns.set(transport, (active = new Set()));
+  if (active.has(record.address)) {
+    record.failure = hostFailure(
+      ErrorCode.BUSY,
+      `another campaign on this transport is updating 0x${record.address
+        .toString(16)
+        .padStart(4, "0")}; the node's replies could not be told apart`
+    );
+    run.set("failed");
+    return;
+  }
+  active.add(record.address);
+  try {
+    await runSteps(run, record, signal);
+  } finally {
+    active.delete(record.address);
+  }
+}
+
+async function runSteps(run: TargetRun, record: TargetRecord, signal: AbortSignal): Promise<void> {
   try {
     await run.steps();
     run.set("done");
