@@ -273,6 +273,14 @@ describe("Campaign cancellation and retries", () => {
     expect(node.firmware.version).toBe("1.0.0");
   });
 
+  it("should send nothing when its AbortSignal was aborted before it was built", async () => {
+    const h = await setup({ nodes: 2 });
+    const report = await h.clock.run(h.campaign({ signal: AbortSignal.abort("too late") }).run());
+    expect(report).toMatchObject({ cancelled: 2, done: 0, pending: 0 });
+    expect(h.network.log.length).toBe(0);
+    expect(h.fleet.nodes.map((n) => n.firmware.version)).toEqual(["1.0.0", "1.0.0"]);
+  });
+
   it("should report every unfinished target cancelled, and a new campaign then updates them", async () => {
     const h = await setup({ nodes: 3, image: { size: 60_000 } });
     const abort = new AbortController();

@@ -243,7 +243,9 @@ export class Campaign extends EventTarget {
       for (const a of this.relayPlan.parent.keys()) this.#heldForRelay.add(a);
     }
     if (group !== undefined) this.#groupBarrier = this.#newGroupBarrier(targets);
-    signal?.addEventListener("abort", () => void this.cancel(signal.reason), { once: true });
+    // A signal aborted before the campaign exists cancels it at once ('abort' fires only once).
+    if (signal?.aborted) void this.cancel(signal.reason);
+    else signal?.addEventListener("abort", () => void this.cancel(signal.reason), { once: true });
   }
 
   /**
