@@ -119,4 +119,6 @@ if (mesh) {
   const projected = mesh.ratio * meshMinS(nodes, size);
   console.log(`pure mesh projected to ${nodes} nodes and ${size} B at the measured ratio: ${(projected / 3600).toFixed(1)} h (minimum ${(meshMinS(nodes, size) / 3600).toFixed(1)} h)`);
 }
-if (only.has("wifi")) console.log("Wi-Fi/HTTPS: not run; the node emulator has no stream port (esp_https_ota) yet.");
+if (only.has("wifi")) {
+  console.log("Wi-Fi/HTTP: not run; emulated Wi-Fi nodes download over real loopback sockets in wall-clock time, so their time says nothing about the radio link.");
+}
