@@ -170,6 +170,28 @@ describe("BridgeClient", () => {
     expect(writable).toBe(1);
   });
 
+  it("should not take the SENT of an older frame with the same sequence number for an ACK", async () => {
+    const sched = new Scheduler();
+    const dongle = new FakeDongle(sched);
+    const client = await connect(sched, dongle);
+    const outcomes: string[] = [];
+    // The next SEND gets seq 1; a frame of an earlier host session, also numbered 1, is still
+    // with the radio and completes just after the SEND arrives, before its ACK is written.
+    const write = dongle.write.bind(dongle);
+    dongle.write = (data) => {
+      write(data);
+      dongle.emit(MsgType.SENT, [1, 0, 4]);
+    };
+    client.send(new Uint8Array(6).fill(0xff), Uint8Array.of(9), (o) => outcomes.push(o));
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(dongle.sends).toHaveLength(1);
+    expect(outcomes).toEqual([]);
+    dongle.write = write;
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 100 });
+    expect(outcomes).toEqual(["sent"]);
+  });
+
   it("should accept no more frames than the dongle has free slots, and resume on SENT", async () => {
     const sched = new Scheduler();
     const dongle = new FakeDongle(sched, { slots: 2 });

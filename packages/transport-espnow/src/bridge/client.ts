@@ -111,6 +111,8 @@ export class BridgeClient implements EspNowLink {
   #rxSeq: number | undefined;
   #queue: Command[] = [];
   #current: { cmd: Command; seq: number; cancel: () => void } | undefined;
+  /** A dongle frame went missing since the current command was last transmitted. */
+  #gapSinceTransmit = false;
   #free = 0;
   #pendingSent = new Map<number, { done: ((o: SendOutcome) => void) | undefined; cancel: () => void }>();
   #onWritable: (() => void) | undefined;
@@ -234,6 +236,7 @@ export class BridgeClient implements EspNowLink {
       this.#transmit(cmd, seq);
     });
     this.#current = { cmd, seq, cancel };
+    this.#gapSinceTransmit = false;
     this.#stream.write(frameToWire(hostFrame(cmd.type, seq, cmd.fields)));
   }
 
@@ -246,6 +249,7 @@ export class BridgeClient implements EspNowLink {
       }
       if (this.#rxSeq !== undefined && frame.seq !== ((this.#rxSeq + 1) & 0xff) && frame.type !== "hello") {
         this.stats.rxGaps += (frame.seq - this.#rxSeq - 1) & 0xff;
+        this.#gapSinceTransmit = true;
       }
       this.#rxSeq = frame.seq;
       this.#rawListener?.(frame);
@@ -300,10 +304,12 @@ export class BridgeClient implements EspNowLink {
       }
       case "sent":
         this.#free = frame.freeSlots;
-        if (cur && cur.cmd.type === MsgType.SEND && frame.sendSeq === cur.seq && !this.#pendingSent.has(cur.seq)) {
-          // The dongle writes a SEND's ACK before its SENT: a SENT for the unacknowledged SEND
-          // means the ACK was lost on the UART and the frame was taken. Settle it now rather
-          // than send it again and call it failed when no second SENT comes.
+        if (cur && cur.cmd.type === MsgType.SEND && frame.sendSeq === cur.seq && this.#gapSinceTransmit && !this.#pendingSent.has(cur.seq)) {
+          // The dongle writes a SEND's ACK before its SENT: a SENT for the unacknowledged SEND,
+          // after a dongle frame went missing, means that ACK was lost on the UART and the
+          // frame was taken. Settle it now rather than send it again and call it failed when no
+          // second SENT comes. (Without a gap it is the SENT of an older frame that had the same
+          // sequence number, e.g. one a previous host session left with the radio.)
           cur.cmd.done?.(sentOutcome(frame.outcome));
           cur.cmd.done = undefined;
           this.#complete(frame);
