@@ -103,7 +103,7 @@ describe("readImage", () => {
 
   it("should tell an app whose esp_app_desc_t magic is damaged from a bootloader", async () => {
     const bytes = await buildImage({ size: 4096 });
-    bytes[0x21] ^= 0x01;
+    bytes[0x21]! ^= 0x01;
     const e = await defectOf(bytes);
     expect(e.defect).toBe("bad-app-desc");
     expect(e.offset).toBe(0x20);
