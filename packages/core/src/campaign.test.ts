@@ -184,6 +184,16 @@ describe("Campaign of 20 nodes", () => {
     expect(late).toEqual([]);
   });
 
+  it("should refuse a concurrency that is not a whole number of at least 1", async () => {
+    const h = await setup({ nodes: 2 });
+    for (const concurrency of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => h.campaign({ concurrency }), String(concurrency)).toThrow(
+        `concurrency ${concurrency} is not a whole number of at least 1`
+      );
+    }
+    expect(h.network.log.length).toBe(0);
+  });
+
   it("should send each chunk once to a group for all members", async () => {
     const h = await setup({ nodes: 10, image: { size: 12 * 1024 } });
     for (const a of h.addresses) h.network.subscribe(a, 0xc001);

@@ -227,7 +227,11 @@ export class Campaign extends EventTarget {
     this.link = new ControlLink(transport, this.clock);
     this.image = image;
     this.signed = signed;
-    this.#concurrency = Math.max(1, concurrency ?? 4);
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+      // NaN (a mistyped command-line value) would otherwise lift the limit altogether.
+      throw new RangeError(`concurrency ${concurrency} is not a whole number of at least 1`);
+    }
+    this.#concurrency = concurrency ?? 4;
     this.#offlineRetryMs = offlineRetryMs ?? 30_000;
     this.#offlineGiveUpMs = offlineGiveUpMs ?? 600_000;
     this.#group = group;
