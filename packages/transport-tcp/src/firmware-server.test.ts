@@ -149,6 +149,27 @@ describe("FirmwareServer", () => {
     }
   });
 
+  it("should answer a FetchRequest whose token is 17 bytes with MALFORMED, without echoing it", async () => {
+    const port = await start();
+    const token17 = new Uint8Array(17).fill(0xaa);
+    const good = encodeFrame({ body: { case: "fetch", value: { sessionId: SESSION, token: new Uint8Array(16).fill(0xaa), nextIndex: 0, maxChunkSize: 1440 } } });
+    // DataFrame.fetch (field 1) { session_id, token (field 2, 16 bytes), max_chunk_size }: the
+    // same bytes with one more token byte and both lengths one larger.
+    expect(Buffer.from(good.subarray(0, 2)).toString("hex")).toBe("0a19");
+    const tokenAt = good.indexOf(0x12);
+    expect(good[tokenAt + 1]).toBe(16);
+    const bad = Buffer.concat([Uint8Array.of(0x0a, 0x1a), good.subarray(2, tokenAt), Uint8Array.of(0x12, 17), token17, good.subarray(tokenAt + 18)]);
+    const frames = await raw(port, [encodeStreamFrame(bad)]);
+    expect(frames.map((f) => f.body.case === "done" && f.body.value.error)).toEqual([ErrorCode.MALFORMED]);
+    expect(events.find((e) => e.type === "refused")).toMatchObject({ error: ErrorCode.MALFORMED });
+    const seen = JSON.stringify(events, (_k, v: unknown) => (v instanceof Error ? v.message : v));
+    expect(seen).toContain("token");
+    expect(seen.toLowerCase()).not.toContain("aaaaaaaa");
+    expect(seen).not.toContain("170,170,170");
+    // Other nodes are served as before.
+    expect((await fetchImage(opts(port))).complete).toBe(true);
+  });
+
   it("should answer an unknown session with SESSION_MISMATCH", async () => {
     const port = await start();
     await expect(fetchImage({ ...opts(port), sessionId: 99 })).rejects.toMatchObject({ reason: "refused", errorCode: ErrorCode.SESSION_MISMATCH });
