@@ -3,8 +3,10 @@
  * Input: a flags byte, then records [u8 channel][u16 LE length][bytes]. Flags bit 0 starts a
  * valid signed session (mesh method) first, so chunk, info, cancel and apply paths are
  * reachable. Channels: 0 control message (first byte: opcode), 1 mesh DataFrame, 2 ESP-NOW
- * DataFrame, 3 TCP stream bytes, 4 poll after 1 s, 5 power cycle. After each input the
- * running image must be byte-identical. */
+ * DataFrame, 3 TCP stream bytes, 4 poll after 1 s, 5 power cycle (empty) or a power cut after
+ * as many mutating operations as its first byte says. After each input the factory image must be
+ * byte-identical while it runs, and whenever the other slot is to boot or boots, it must hold
+ * the signed image byte for byte. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,13 +159,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mt_advance(t, 1000);
             break;
         default:
-            mt_node_reboot(t);
+            if (len > 0) {
+                meshota_host_cut_after(&t->host, p[0]);
+            } else {
+                mt_node_reboot(t);
+            }
             break;
         }
     }
     mt_poll_verify(t);
     if (t->host.boot.running == 0 && !mt_running_intact(t)) {
         abort();
+    }
+    if (t->host.boot.next == 1 || t->host.boot.running == 1) {
+        static uint8_t slot[sizeof(img)];
+        if (meshota_host_read_slot(&t->host, 1, 0, slot, img_len) != MESHOTA_OK ||
+            memcmp(slot, img, img_len) != 0) {
+            abort(); /* something other than the signed image was applied */
+        }
     }
     mt_node_close(t);
     return 0;
