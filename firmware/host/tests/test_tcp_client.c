@@ -1,5 +1,6 @@
 /* TCP method: FetchRequest from the first missing chunk, stream framing over any split,
  * reconnects, refused tokens, unreachable servers, and secrets kept out of the log. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +193,11 @@ static void connect_and_expect_fetch(uint32_t next_index)
     assert_memory_equal(last_from_node.body.fetch.token.bytes, TOKEN, strlen(TOKEN));
 }
 
+static bool holds(const void *mem, size_t len, const char *secret)
+{
+    return memmem(mem, len, secret, strlen(secret)) != NULL;
+}
+
 static void test_tcp_fetch_streams_and_verifies(void **state)
 {
     (void)state;
@@ -217,6 +223,18 @@ static void test_tcp_fetch_streams_and_verifies(void **state)
     assert_int_equal(closes, 1);
     mt_poll_verify(t);
     assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+    /* The side channel is done with: the Wi-Fi password and SSID are gone from RAM and flash. */
+    assert_false(holds(&t->node, sizeof(t->node), PASSWORD));
+    assert_false(holds(&t->node, sizeof(t->node), SSID));
+    bool record = false;
+    for (int i = 0; i < MESHOTA_HOST_KV_MAX; i++) {
+        if (t->host.kv[i].val != NULL) {
+            record |= strcmp(t->host.kv[i].key, "ota.sess") == 0;
+            assert_false(holds(t->host.kv[i].val, t->host.kv[i].len, PASSWORD));
+            assert_false(holds(t->host.kv[i].val, t->host.kv[i].len, SSID));
+        }
+    }
+    assert_true(record);
 }
 
 static void test_tcp_resume_fetches_from_first_missing_chunk(void **state)

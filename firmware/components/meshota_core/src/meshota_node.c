@@ -21,6 +21,12 @@ _Static_assert(sizeof(((meshota_node_t *)0)->buf) >=
                "node buffer cannot hold one framed DataFrame");
 _Static_assert(sizeof(((meshota_node_t *)0)->buf) >= 1 + meshota_v1_InfoStatus_size,
                "node buffer cannot hold InfoStatus");
+/* The SSID and password are copied and wiped as one run of bytes. */
+_Static_assert(offsetof(meshota_session_t, password) ==
+                       offsetof(meshota_session_t, ssid) + sizeof(((meshota_session_t *)0)->ssid) &&
+                   offsetof(meshota_node_t, pend_password) ==
+                       offsetof(meshota_node_t, pend_ssid) + sizeof(((meshota_node_t *)0)->pend_ssid),
+               "ssid and password must be adjacent");
 _Static_assert(MESHOTA_READ_BLOCK <= MESHOTA_MAX_CHUNK_SIZE, "read block exceeds the buffer");
 _Static_assert(MESHOTA_APP_DESC_SIZE <= MESHOTA_MAX_CHUNK_SIZE, "app desc exceeds the buffer");
 
@@ -274,8 +280,13 @@ static void espnow_send_done(meshota_node_t *n, ecode_t error)
  * tell an ESP-NOW distributor. */
 static void end_transfer(meshota_node_t *n, ecode_t error)
 {
+    meshota_session_t *s = &n->s;
     stop_transport(n, error);
     espnow_send_done(n, error);
+    /* No side channel is opened again: its secrets leave RAM now and flash with the record that
+     * every caller persists next. */
+    memset(s->ssid, 0, sizeof(s->ssid) + sizeof(s->password));
+    s->has_creds = 0;
 }
 
 static void fail(meshota_node_t *n, ecode_t error)
@@ -499,8 +510,8 @@ static meshota_v1_Method method_of(pb_size_t which_method)
 /* The session takes the credentials held for it (n->pend_*). */
 static void take_credentials(meshota_node_t *n)
 {
-    memcpy(n->s.ssid, n->pend_ssid, sizeof(n->s.ssid));
-    memcpy(n->s.password, n->pend_password, sizeof(n->s.password));
+    memcpy(n->s.ssid, n->pend_ssid, sizeof(n->s.ssid) + sizeof(n->s.password));
+    memset(n->pend_ssid, 0, sizeof(n->pend_ssid) + sizeof(n->pend_password));
     n->s.has_creds = 1;
 }
 
