@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <psa/crypto.h>
+
 #include "meshota_codec.h"
 #include "meshota_testlib.h"
 
@@ -338,6 +340,39 @@ static void test_espnow_spoofed_chunk_without_distributor_fails_the_hash_and_app
     assert_true(mt_running_intact(t));
 }
 
+static void test_image_sizes_at_the_edges(void **state)
+{
+    (void)state;
+    /* Exactly the OTA partition: accepted; one byte more: IMAGE_TOO_LARGE. */
+    start.manifest.image_size = 64 * 1024;
+    assert_true(mt_sign_manifest(&start.manifest, start.signature.bytes));
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(STARTING), EC(NONE));
+    meshota_v1_UpdateCancel c = {.session_id = SESSION};
+    mt_control(t, MESHOTA_OP_UPDATE_CANCEL, &c);
+    start.manifest.image_size = 64 * 1024 + 1;
+    assert_true(mt_sign_manifest(&start.manifest, start.signature.bytes));
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(FAILED), EC(IMAGE_TOO_LARGE));
+    /* One signed byte: it is received and hashed, then refused as no app image. */
+    uint8_t one = img[0];
+    start.session_id = SESSION + 1;
+    start.manifest.image_size = 1;
+    uint8_t digest[32];
+    size_t dl = 0;
+    assert_int_equal(psa_hash_compute(PSA_ALG_SHA_256, &one, 1, digest, 32, &dl), PSA_SUCCESS);
+    memcpy(start.manifest.image_sha256.bytes, digest, 32);
+    assert_true(mt_sign_manifest(&start.manifest, start.signature.bytes));
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    expect_status(PH(STARTING), EC(NONE));
+    mt_advance(t, 10);
+    mt_send_chunk(t, SESSION + 1, img, 1, CHUNK, 0);
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_error(&t->node), EC(BAD_IMAGE));
+    assert_int_equal(t->host.boot.next, 0xFF);
+    assert_true(mt_running_intact(t));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -351,6 +386,7 @@ int main(void)
         T(test_transfer_info_before_any_chunk_sets_the_geometry),
         T(test_espnow_frames_from_another_mac_are_ignored),
         T(test_espnow_spoofed_chunk_without_distributor_fails_the_hash_and_applies_nothing),
+        T(test_image_sizes_at_the_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
