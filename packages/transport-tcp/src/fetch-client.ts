@@ -21,7 +21,7 @@ export interface FetchImageOptions {
   readonly into?: Uint8Array;
   /** Fails with reason "timeout" after this long without a byte (default 10000). */
   readonly idleTimeoutMs?: number;
-  /** Called for every chunk stored; return false to cut the connection there. */
+  /** Called for every chunk stored; return false to cut the connection there. A throw ends the fetch with that error. */
   readonly onChunk?: (index: number, data: Uint8Array) => boolean | void;
 }
 
@@ -53,7 +53,7 @@ export function fetchImage(options: FetchImageOptions): Promise<FetchImageResult
     let info: TransferInfo | undefined;
     let image = options.into;
     let settled = false;
-    const finish = (error: FetchError | undefined, complete = false) => {
+    const finish = (error: Error | undefined, complete = false) => {
       if (settled) return;
       settled = true;
       if (complete) {
@@ -80,8 +80,10 @@ export function fetchImage(options: FetchImageOptions): Promise<FetchImageResult
           return !settled;
         });
       } catch (e) {
+        // A framing error is the server's fault; anything else (an onChunk that throws) ends the
+        // fetch with that error rather than escaping from the socket's handler.
         if (StreamFramingError.isInstance(e)) protocol(e.message, e);
-        else throw e;
+        else finish(e instanceof Error ? e : new Error(String(e)));
       }
     });
 

@@ -264,6 +264,17 @@ describe("FirmwareServer", () => {
     expect(events.map((e) => e.type)).toEqual(["connection", "timeout", "closed"]);
   });
 
+  it("should reject the fetch with the error of an onChunk that throws", async () => {
+    const port = await start();
+    const error = await fetchImage({
+      ...opts(port),
+      onChunk: (index) => {
+        if (index === 3) throw new Error("disk full at chunk 3");
+      },
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe("disk full at chunk 3");
+  });
+
   it("should reject a fetch whose token is over 16 bytes without connecting", async () => {
     const port = await start();
     const error = await fetchImage({ ...opts(port), token: new Uint8Array(17) }).catch((e: unknown) => e);
