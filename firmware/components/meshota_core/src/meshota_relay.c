@@ -49,7 +49,11 @@ static const meshota_peer_t s_broadcast = {
 
 static meshota_v1_ErrorCode check_relay_start(meshota_node_t *n, const meshota_v1_RelayStart *rs)
 {
-    if (rs->session_id == 0 || rs->targets_count == 0) {
+    /* A MESHOTA_MAX_RELAY_TARGETS below what the schema allows bounds the list here (with the
+     * default, the second test is constant false and compiled out). */
+    if (rs->session_id == 0 || rs->targets_count == 0 ||
+        (sizeof(rs->targets) / sizeof(rs->targets[0]) > MESHOTA_MAX_RELAY_TARGETS &&
+         rs->targets_count > MESHOTA_MAX_RELAY_TARGETS)) {
         return ERR(MALFORMED);
     }
     if (rs->which_method != meshota_v1_RelayStart_espnow_tag ||

@@ -36,7 +36,8 @@
 #define MESHOTA_STREAM_UNIT 1024
 #endif
 
-/** Most relay targets (RelayStart.targets bound in control.options). */
+/** Most relay targets (RelayStart.targets bound in control.options); a lower value refuses longer
+ * lists with ERROR_CODE_MALFORMED. */
 #ifndef MESHOTA_MAX_RELAY_TARGETS
 #define MESHOTA_MAX_RELAY_TARGETS 32
 #endif
@@ -46,12 +47,12 @@
 #define MESHOTA_PROGRESS_INTERVAL_MS 2000
 #endif
 
-/** Session gives up with ERROR_CODE_TIMEOUT when no data arrives for this long. */
 /** Least time between two answers to refused data frames over the mesh (group sends). */
 #ifndef MESHOTA_REFUSAL_INTERVAL_MS
 #define MESHOTA_REFUSAL_INTERVAL_MS 1000
 #endif
 
+/** Session gives up with ERROR_CODE_TIMEOUT when no data arrives for this long. */
 #ifndef MESHOTA_RECEIVE_TIMEOUT_MS
 #define MESHOTA_RECEIVE_TIMEOUT_MS 60000
 #endif
