@@ -16,7 +16,7 @@ import { isBroadcast, macToString } from "../mac.js";
 import { EspNowReceiver } from "../receiver.js";
 import { seededRandom } from "../sim/scheduler.js";
 import { simMac, testImage } from "../sim/scenario.js";
-import { BridgeClient, duplexByteStream, openSerialBridge } from "./client.js";
+import { BridgeClient, duplexByteStream, openSerialBridge, type ByteStream } from "./client.js";
 
 const hostDir = join(dirname(fileURLToPath(import.meta.url)), "../../../../firmware/host");
 function findBridge(): string | undefined {
@@ -177,6 +177,52 @@ describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
     for (const r of receivers) expect(Buffer.from(r.image()).equals(Buffer.from(image))).toBe(true);
     // Nothing went on air on the dongle's start-up channel.
     expect([...channels]).toEqual([11]);
+  });
+
+  it("should deliver byte-exact images through a noisy UART (bit flips both ways)", async () => {
+    const air = new UdpAir(0);
+    sockets.push(air.socket);
+    const port = await air.bind();
+    const { child, pty, air: bridgePort } = await startBridge(port, 6);
+    children.push(child);
+    air.bridgePort = bridgePort;
+    const fd = openSync(pty, "r+");
+    const inner = duplexByteStream(Duplex.from({ readable: createReadStream("", { fd, autoClose: false }), writable: createWriteStream("", { fd, autoClose: false }) }));
+    const random = seededRandom(17);
+    const flips = { toDongle: 0, toHost: 0 };
+    const noisy = (data: Uint8Array, rate: number, dir: keyof typeof flips): Uint8Array => {
+      const out = Uint8Array.from(data);
+      for (let i = 0; i < out.length; i++) {
+        if (random() < rate) {
+          out[i]! ^= 1 << Math.floor(random() * 8);
+          flips[dir]++;
+        }
+      }
+      return out;
+    };
+    // About one SEND in 4 and one dongle frame in 10 hit.
+    const stream: ByteStream = {
+      write: (d) => inner.write(noisy(d, 0.001, "toDongle")),
+      onData: (l) => inner.onData((d) => l(noisy(d, 0.01, "toHost"))),
+      onClose: (l) => inner.onClose(l),
+      close: () => inner.close(),
+    };
+    // A short ACK timeout: the pty answers in about a millisecond, and repeats are harmless.
+    const client = await BridgeClient.connect(stream, { ackTimeoutMs: 50 });
+    const image = testImage(20 * 1024, 5);
+    const sha = new Uint8Array(createHash("sha256").update(image).digest());
+    const session = { sessionId: 79, imageSize: image.length, imageSha256: sha, distributorMac: client.mac, maxChunkSize: 232, chunkSize: 232 };
+    const receivers = [1, 2].map((i) => new EspNowReceiver(air.station(simMac(i), 6), realTimers, session));
+    const result = await distribute(client, realTimers, { sessionId: 79, image, targets: [1, 2].map(simMac), reportWindowMs: 300, minReportWindowMs: 20 });
+    await client.close();
+    expect(flips.toDongle).toBeGreaterThan(0);
+    expect(flips.toHost).toBeGreaterThan(0);
+    expect(client.stats.retransmits).toBeGreaterThan(0);
+    expect(result.targets.map((t) => [t.ok, t.reason])).toEqual([
+      [true, ""],
+      [true, ""],
+    ]);
+    for (const r of receivers) expect(Buffer.from(r.image()).equals(Buffer.from(image))).toBe(true);
   });
 
   it("should work with the pty opened as a raw file descriptor", async () => {

@@ -225,6 +225,26 @@ describe("BridgeClient", () => {
     expect(outcomes).toEqual(["failed"]);
   });
 
+  it("should settle a frame whose SENT was lost as soon as the SENT of a later frame arrives", async () => {
+    const sched = new Scheduler();
+    // Dongle frames: 0 HELLO_ACK, 1-3 the ACKs, 4 the SENT of the first frame (lost).
+    const dongle = new FakeDongle(sched, { dropOut: [4] });
+    const client = await connect(sched, dongle);
+    const outcomes: string[] = [];
+    const dst = new Uint8Array(6).fill(0xff);
+    for (const n of [1, 2, 3]) client.send(dst, Uint8Array.of(n), (o) => outcomes.push(`${n}:${o}`));
+    sched.run({ limitMs: sched.now() + 100 });
+    const t0 = sched.now();
+    dongle.completeOne();
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 50 });
+    expect(outcomes).toEqual(["1:failed", "2:sent"]);
+    expect(sched.now() - t0).toBeLessThan(100);
+    dongle.completeOne();
+    sched.run({ limitMs: sched.now() + 50 });
+    expect(outcomes).toEqual(["1:failed", "2:sent", "3:sent"]);
+  });
+
   it("should refuse a channel outside 1-14 before asking the dongle", async () => {
     const sched = new Scheduler();
     const client = await connect(sched, new FakeDongle(sched));

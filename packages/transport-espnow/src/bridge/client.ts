@@ -53,7 +53,10 @@ export interface BridgeOptions {
   ackTimeoutMs: number;
   /** Extra attempts of a command before the link is declared dead. Default 3. */
   retries: number;
-  /** A SEND whose SENT never comes is reported "failed" after this long, in ms. Default 3000. */
+  /**
+   * A SEND whose SENT never comes is reported "failed" after this long, in ms, or as soon as the
+   * SENT of a frame queued after it arrives. Default 3000.
+   */
   sentTimeoutMs: number;
   /** Timers (real by default). */
   timers: Timers;
@@ -328,6 +331,15 @@ export class BridgeClient implements EspNowLink {
   #sent(seq: number, outcome: SendOutcome, _free: number | undefined): void {
     const p = this.#pendingSent.get(seq);
     if (!p) return;
+    // The dongle finishes frames in the order it took them (the order of this map): a frame
+    // taken before this one whose SENT has not come is finished too, its SENT lost on the UART.
+    // Its outcome is unknown, so "failed"; waiting sentTimeoutMs for it would hold up the round.
+    for (const [s, q] of this.#pendingSent) {
+      if (s === seq) break;
+      this.#pendingSent.delete(s);
+      q.cancel();
+      q.done?.("failed");
+    }
     this.#pendingSent.delete(seq);
     p.cancel();
     p.done?.(outcome);
