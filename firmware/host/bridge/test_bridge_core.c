@@ -292,6 +292,29 @@ static void bad_lengths_and_channels_are_refused(void **state)
     assert_int_equal(F.sends, 0);
 }
 
+static void v2_takes_1470_byte_payloads_and_refuses_1471(void **state)
+{
+    (void)state;
+    const meshota_bridge_config_t v2 = {
+        .mac = {0x24, 0x6f, 0x28, 0x01, 0x02, 0x03}, .channel = 6, .espnow_version = 2, .max_payload = 1470};
+    assert_true(meshota_bridge_init(&B, &PORT, &v2));
+    const uint8_t v = MESHOTA_BRIDGE_PROTOCOL_VERSION;
+    assert_int_equal(feed(MESHOTA_BRIDGE_HELLO, 0xF0, &v, 1), 1);
+    assert_int_equal(OUT[0].body[3], 2);                 /* espnow_version */
+    assert_int_equal(OUT[0].body[4] | (OUT[0].body[5] << 8), 1470);
+    assert_int_equal(feed_send(0xFF, 1471), 1);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_BAD_LENGTH);
+    assert_int_equal(F.sends, 0);
+    /* Sequence numbers wrap: 0 after 255 is a new command, not a repeat. */
+    assert_int_equal(feed_send(0x00, 1470), 1);
+    assert_int_equal(OUT[0].body[2], 0x00);
+    assert_int_equal(OUT[0].body[3], MESHOTA_BRIDGE_ACK_OK);
+    assert_int_equal(F.sends, 1);
+    assert_int_equal(F.last_len, 1470);
+    assert_int_equal(F.last_data[1469], (uint8_t)(1469 * 7));
+    assert_int_equal(meshota_bridge_stats(&B)->duplicates, 0);
+}
+
 static void corrupted_and_oversized_frames_are_dropped_and_counted(void **state)
 {
     (void)state;
@@ -441,6 +464,7 @@ int main(void)
         cmocka_unit_test_setup(full_queue_answers_busy_until_a_slot_frees, setup_session),
         cmocka_unit_test_setup(radio_refusal_and_inline_completion_report_sent, setup_session),
         cmocka_unit_test_setup(bad_lengths_and_channels_are_refused, setup_session),
+        cmocka_unit_test_setup(v2_takes_1470_byte_payloads_and_refuses_1471, setup),
         cmocka_unit_test_setup(corrupted_and_oversized_frames_are_dropped_and_counted, setup_session),
         cmocka_unit_test_setup(received_frames_go_to_the_host_with_mac_and_rssi, setup),
         cmocka_unit_test_setup(dongle_frames_start_and_end_with_a_delimiter, setup),
