@@ -35,6 +35,7 @@ export {
   type SignedManifest,
 } from "./signing.js";
 export { realClock, VirtualClock, type Clock } from "./clock.js";
+export { IncomingQueues } from "./incoming.js";
 export {
   MemoryNetwork,
   MemoryTransport,

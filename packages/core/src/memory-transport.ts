@@ -3,6 +3,7 @@
 import type { VendorFrame } from "@meshota/proto";
 import { realClock, type Clock } from "./clock.js";
 import { TransportError } from "./errors.js";
+import { IncomingQueues } from "./incoming.js";
 import {
   isGroup,
   type ControlTransport,
@@ -154,53 +155,16 @@ export class MemoryNetwork {
   }
 }
 
-/** A bounded queue behind one messages() iterator. */
-class Inbox {
-  readonly #items: IncomingMessage[] = [];
-  #wake: (() => void) | undefined;
-  #closed = false;
-  dropped = 0;
-
-  constructor(readonly depth: number) {}
-
-  push(message: IncomingMessage): void {
-    if (this.#closed) return;
-    if (this.#items.length >= this.depth) {
-      this.#items.shift();
-      this.dropped++;
-    }
-    this.#items.push(message);
-    this.#wake?.();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
-  }
-
-  async *drain(): AsyncGenerator<IncomingMessage> {
-    for (;;) {
-      const next = this.#items.shift();
-      if (next) {
-        yield next;
-        continue;
-      }
-      if (this.#closed) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
-    }
-  }
-}
-
 /** The controller's ControlTransport on a memory mesh. */
 export class MemoryTransport implements ControlTransport {
   readonly info: TransportInfo;
-  readonly #inboxes = new Set<Inbox>();
+  readonly #incoming: IncomingQueues;
   #closed = false;
 
   constructor(readonly network: MemoryNetwork, readonly address: MeshAddress) {
     const o = network.options;
     this.info = Object.freeze({ name: "memory", mtu: o.mtu, reliable: o.reliable, groups: true });
+    this.#incoming = new IncomingQueues(o.queueDepth);
   }
 
   async send(dst: MeshAddress, frame: VendorFrame, options: SendOptions = {}): Promise<void> {
@@ -229,38 +193,17 @@ export class MemoryTransport implements ControlTransport {
   }
 
   messages(signal?: AbortSignal): AsyncIterable<IncomingMessage> {
-    const inbox = new Inbox(this.network.options.queueDepth);
-    if (this.#closed || signal?.aborted) inbox.close();
-    else this.#inboxes.add(inbox);
-    const onAbort = () => {
-      inbox.close();
-      this.#inboxes.delete(inbox);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    return {
-      [Symbol.asyncIterator]: () => {
-        const it = inbox.drain();
-        return {
-          next: () => it.next(),
-          return: async (value?: unknown) => {
-            onAbort();
-            signal?.removeEventListener("abort", onAbort);
-            return it.return(value as undefined);
-          },
-        };
-      },
-    };
+    return this.#incoming.iterate(signal);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const inbox of this.#inboxes) inbox.close();
-    this.#inboxes.clear();
+    this.#incoming.close();
     this.network.forget(this);
   }
 
   /** @internal */
   receive(message: IncomingMessage): void {
-    for (const inbox of this.#inboxes) inbox.push(message);
+    this.#incoming.push(message);
   }
 }

@@ -2,6 +2,7 @@
 // out as access messages with a 3-octet opcode of the configured company, over a MeshStack and
 // a GATT proxy connection.
 import {
+  IncomingQueues,
   TransportError,
   type ControlTransport,
   type IncomingMessage,
@@ -43,12 +44,6 @@ const DEFAULTS: MeshotaBleTransportOptions = Object.freeze({
   incomingBuffer: 64,
 });
 
-interface Consumer {
-  readonly queue: IncomingMessage[];
-  wake: (() => void) | undefined;
-  done: boolean;
-}
-
 /** Something that ends the link under the stack when the transport closes. */
 export interface Closable {
   close(): Promise<void>;
@@ -57,11 +52,13 @@ export interface Closable {
 export class MeshotaBleTransport implements ControlTransport {
   readonly info: TransportInfo;
   private readonly options: MeshotaBleTransportOptions;
-  private readonly consumers = new Set<Consumer>();
+  private readonly incoming: IncomingQueues;
   private closed = false;
   private readonly unsubscribe: () => void;
   /** Incoming messages dropped because a consumer was slow. */
-  dropped = 0;
+  get dropped(): number {
+    return this.incoming.dropped;
+  }
 
   constructor(
     readonly stack: MeshStack,
@@ -73,6 +70,7 @@ export class MeshotaBleTransport implements ControlTransport {
     if (!Number.isInteger(companyId) || companyId < 0 || companyId > 0xffff) throw new RangeError(`company ID ${companyId} is not 16 bits`);
     if (!Number.isInteger(incomingBuffer) || incomingBuffer < 1) throw new RangeError(`incoming buffer ${incomingBuffer} is not a positive integer`);
     this.info = Object.freeze({ name: "ble-proxy", mtu: SEGMENTED_PARAMS_MAX, reliable: this.options.acknowledged, groups: true });
+    this.incoming = new IncomingQueues(incomingBuffer);
     this.unsubscribe = stack.onAccess((m) => this.receive(m));
   }
 
@@ -100,49 +98,12 @@ export class MeshotaBleTransport implements ControlTransport {
     if (p.length < 3 || (p[0]! & 0xc0) !== 0xc0) return;
     if ((p[1]! | (p[2]! << 8)) !== this.options.companyId) return;
     const message: IncomingMessage = { src: m.src, dst: m.dst, frame: { opcode: p[0]! & 0x3f, params: p.slice(3) } };
-    for (const c of this.consumers) {
-      c.queue.push(message);
-      if (c.queue.length > this.options.incomingBuffer) {
-        c.queue.shift();
-        this.dropped++;
-      }
-      c.wake?.();
-    }
+    this.incoming.push(message);
   }
 
   messages(signal?: AbortSignal): AsyncIterable<IncomingMessage> {
-    const consumer: Consumer = { queue: [], wake: undefined, done: this.closed };
-    this.consumers.add(consumer);
-    const finish = () => {
-      consumer.done = true;
-      this.consumers.delete(consumer);
-      consumer.wake?.();
-    };
-    if (signal?.aborted) finish();
-    signal?.addEventListener("abort", finish, { once: true });
-    const next = async (): Promise<IteratorResult<IncomingMessage>> => {
-      for (;;) {
-        const m = consumer.queue.shift();
-        if (m) return { value: m, done: false };
-        if (consumer.done) {
-          signal?.removeEventListener("abort", finish);
-          return { value: undefined, done: true };
-        }
-        await new Promise<void>((resolve) => {
-          consumer.wake = resolve;
-        });
-        consumer.wake = undefined;
-      }
-    };
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next,
-        return: async () => {
-          finish();
-          return { value: undefined, done: true };
-        },
-      }),
-    };
+    if (this.closed) this.incoming.close();
+    return this.incoming.iterate(signal);
   }
 
   async close(): Promise<void> {
@@ -150,11 +111,7 @@ export class MeshotaBleTransport implements ControlTransport {
     this.closed = true;
     this.unsubscribe();
     this.stack.close();
-    for (const c of [...this.consumers]) {
-      c.done = true;
-      this.consumers.delete(c);
-      c.wake?.();
-    }
+    this.incoming.close();
     await this.link?.close();
   }
 }

@@ -4,7 +4,7 @@
 // tag) and receives RECVs. A framing error closes the link: a byte stream cannot resynchronise.
 import { connect, type Socket } from "node:net";
 import { ESPRESSIF_COMPANY_ID, SEGMENTED_PARAMS_MAX, type VendorFrame } from "@meshota/proto";
-import { TransportError, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "@meshota/core";
+import { IncomingQueues, TransportError, type ControlTransport, type IncomingMessage, type MeshAddress, type SendOptions, type TransportInfo } from "@meshota/core";
 import { StreamFramingError } from "./errors.js";
 import {
   decodeGatewayMessage,
@@ -65,40 +65,6 @@ export interface TcpControlStats {
   rejected: number;
 }
 
-/** A bounded queue behind one messages() iterator; drops the oldest when full. */
-class Inbox {
-  readonly #items: IncomingMessage[] = [];
-  #wake: (() => void) | undefined;
-  #closed = false;
-
-  constructor(readonly depth: number) {}
-
-  push(message: IncomingMessage): void {
-    if (this.#closed) return;
-    if (this.#items.length >= this.depth) this.#items.shift();
-    this.#items.push(message);
-    this.#wake?.();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
-  }
-
-  async *drain(): AsyncGenerator<IncomingMessage> {
-    for (;;) {
-      const next = this.#items.shift();
-      if (next) {
-        yield next;
-        continue;
-      }
-      if (this.#closed) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
-    }
-  }
-}
-
 const STATUS_TEXT: Record<number, string> = {
   [GatewayLinkStatus.REFUSED]: "the gateway refused the message (malformed, unknown opcode or unassigned destination)",
   [GatewayLinkStatus.MESH_ERROR]: "the gateway's mesh stack failed the send",
@@ -114,7 +80,7 @@ export class TcpControlTransport implements ControlTransport {
   readonly options: Readonly<TcpControlOptions>;
   readonly #socket: Socket;
   readonly #decoder = new StreamFrameDecoder(GATEWAY_LINK_MAX_PAYLOAD);
-  readonly #inboxes = new Set<Inbox>();
+  readonly #incoming: IncomingQueues;
   readonly #pending = new Map<number, (status: number) => void>();
   readonly #slotWaiters: (() => void)[] = [];
   readonly #stats: TcpControlStats = { received: 0, sent: 0, rejected: 0 };
@@ -129,6 +95,7 @@ export class TcpControlTransport implements ControlTransport {
 
   private constructor(socket: Socket, options: Readonly<TcpControlOptions>) {
     this.options = options;
+    this.#incoming = new IncomingQueues(options.queueDepth);
     this.#socket = socket;
     let ready!: () => void;
     let refused!: (e: Error) => void;
@@ -244,27 +211,7 @@ export class TcpControlTransport implements ControlTransport {
   }
 
   messages(signal?: AbortSignal): AsyncIterable<IncomingMessage> {
-    const inbox = new Inbox(this.options.queueDepth);
-    if (this.#closed || signal?.aborted) inbox.close();
-    else this.#inboxes.add(inbox);
-    const onAbort = () => {
-      inbox.close();
-      this.#inboxes.delete(inbox);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    return {
-      [Symbol.asyncIterator]: () => {
-        const it = inbox.drain();
-        return {
-          next: () => it.next(),
-          return: async (value?: unknown) => {
-            onAbort();
-            signal?.removeEventListener("abort", onAbort);
-            return it.return(value as undefined);
-          },
-        };
-      },
-    };
+    return this.#incoming.iterate(signal);
   }
 
   async close(): Promise<void> {
@@ -361,7 +308,7 @@ export class TcpControlTransport implements ControlTransport {
     if (m.type === "recv") {
       this.#stats.received++;
       const message: IncomingMessage = { src: m.src, dst: m.dst, frame: m.frame };
-      for (const inbox of this.#inboxes) inbox.push(message);
+      this.#incoming.push(message);
       return true;
     }
     this.#stats.rejected++; // HELLO again, or a SEND in the wrong direction
@@ -372,7 +319,6 @@ export class TcpControlTransport implements ControlTransport {
     if (reason && !this.#closeReason) this.#closeReason = reason;
     if (this.#closed) return;
     this.#closed = true;
-    for (const inbox of this.#inboxes) inbox.close();
-    this.#inboxes.clear();
+    this.#incoming.close();
   }
 }
