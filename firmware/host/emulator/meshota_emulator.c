@@ -27,6 +27,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <psa/crypto.h>
 
@@ -680,6 +683,8 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL;
     unsigned port = 0;
+    int exit_with_parent = 0;
+    pid_t parent = getppid();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
@@ -687,8 +692,12 @@ int main(int argc, char **argv)
             port = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
             s_emu.log_level = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--exit-with-parent") == 0) {
+            exit_with_parent = 1;
         } else {
-            fprintf(stderr, "usage: %s --dir <state dir> [--port <tcp port, 0 = any>] [--log 0-4]\n",
+            fprintf(stderr,
+                    "usage: %s --dir <state dir> [--port <tcp port, 0 = any>] [--log 0-4] "
+                    "[--exit-with-parent]\n",
                     argv[0]);
             return 2;
         }
@@ -697,6 +706,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "meshota_emulator: --dir is required\n");
         return 2;
     }
+#ifdef __linux__
+    /* A client killed without closing us must not leave the emulator running. */
+    if (exit_with_parent &&
+        (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)) {
+        return 1;
+    }
+#else
+    (void)exit_with_parent;
+    (void)parent;
+#endif
     /* A client that leaves before reading its replies must end its connection, not the process:
      * writes to it fail with EPIPE instead of raising SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);

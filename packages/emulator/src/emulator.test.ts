@@ -190,3 +190,37 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     expect(await emu.status(0x1000 + 500)).toMatchObject({ power: "on", phase: Phase.NONE, version: "1.0.0" });
   }, 60_000);
 });
+
+describe.skipIf(!haveBinary)("meshota_emulator lifetime", () => {
+  it("should end when the process that started it is killed outright", async () => {
+    const { spawn } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const entry = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+    const script = `import { Emulator } from ${JSON.stringify(entry)};
+      const emu = await Emulator.start({ binary: ${JSON.stringify(defaultEmulatorPath())} });
+      console.log("PID " + emu.pid);
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const pid = await new Promise<number>((resolve, reject) => {
+      let out = "";
+      parent.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /PID (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      parent.once("exit", (code) => reject(new Error(`parent exited early with ${code}`)));
+    });
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    parent.kill("SIGKILL");
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
+  }, 15_000);
+});

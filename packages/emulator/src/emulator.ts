@@ -106,6 +106,11 @@ export class Emulator {
     socket.on("error", (e) => this.fail(e));
   }
 
+  /** Process id of the emulator. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Spawns the emulator and connects to it. */
   static async start(options: Partial<EmulatorOptions> = {}): Promise<Emulator> {
     const binary = options.binary ?? defaultEmulatorPath();
@@ -114,7 +119,9 @@ export class Emulator {
     }
     const ownsDir = options.dir === undefined;
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), "meshota-emu-"));
-    const child = spawn(binary, ["--dir", dir, "--port", "0", "--log", String(options.logLevel ?? 0)], {
+    // --exit-with-parent: the emulator ends with this process even when it is killed outright.
+    const args = ["--dir", dir, "--port", "0", "--log", String(options.logLevel ?? 0), "--exit-with-parent"];
+    const child = spawn(binary, args, {
       stdio: ["ignore", "pipe", "inherit"],
     });
     const port = await new Promise<number>((ok, fail) => {
