@@ -164,3 +164,12 @@ describe("meshota keygen, sign, verify", () => {
     expect(io.stderr).not.toContain("c2VjcmV0");
   });
 });
+
+describe("numeric options", () => {
+  it("should refuse a concurrency that is not a whole number, naming the option", async () => {
+    const io = capture(dir);
+    const code = await runCli(["push", "app.bin", "--concurrency", "abc"], io);
+    expect(code).not.toBe(0);
+    expect(io.stderr).toContain('--concurrency must be an integer from 1 to 1000, got "abc"');
+  });
+});

@@ -8,6 +8,7 @@ import { installDemo } from "./commands/demo.js";
 import { parseTargets, push } from "./commands/push.js";
 import { startServe } from "./commands/serve.js";
 import { CliError, type CliIo } from "./io.js";
+import { numberOption } from "./util.js";
 
 export const VERSION = "0.1.0";
 
@@ -107,7 +108,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .argument("<image>", "ESP32 app image (.bin)")
     .option("--host <address>", "address to listen on", "127.0.0.1")
     .option("--tcp-port <port>", "TCP firmware server port (0: any free port)", port("--tcp-port"))
-    .option("--session <id>", "session id the TCP server serves", (t: string) => Number(t))
+    .option("--session <id>", "session id the TCP server serves", numberOption("--session", 1, 0xffffffff))
     .option("--token-file <file>", "file with the session's access token as hex")
     .option("--http-port <port>", "HTTP(S) image server port (0: any free port)", port("--http-port"))
     .option("--https", "serve HTTPS with a self-signed certificate and print its pin")
@@ -147,7 +148,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .option("--tcp-port <port>", "TCP firmware server port", port("--tcp-port"), 8070)
     .option("--http-port <port>", "HTTPS image server port", port("--http-port"), 8443)
     .option("--ssid <ssid>", "Wi-Fi network the nodes join; the password is read from $MESHOTA_WIFI_PASSWORD")
-    .option("--concurrency <n>", "nodes updated at once", (t: string) => Number(t), 4)
+    .option("--concurrency <n>", "nodes updated at once", numberOption("--concurrency", 1, 1000), 4)
     .option("--verify-only", "stop once the image is verified; do not apply it")
     .action(
       async (

@@ -8,6 +8,7 @@ import { renderTimelineSvg, type NodeRole, type TimelineRow, type TopologyKind }
 import cliProgress from "cli-progress";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { numberOption } from "../util.js";
 import { runDemo, type DemoOptions, type DemoResult } from "../demo/run.js";
 import { CliError, type CliIo } from "../io.js";
 
@@ -24,15 +25,7 @@ export function parseMix(text: string): Partial<Record<NodeRole, number>> {
   return mix;
 }
 
-function number(name: string, min: number, max: number, integer = true) {
-  return (text: string): number => {
-    const v = Number(text);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw new CliError(`${name} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got "${text}"`);
-    }
-    return v;
-  };
-}
+const number = numberOption;
 
 /** The SVG rows: one per node, both passes. */
 export function timelineRows(result: DemoResult): TimelineRow[] {
