@@ -226,12 +226,14 @@ static void test_tcp_fetch_streams_and_verifies(void **state)
     /* The side channel is done with: the Wi-Fi password and SSID are gone from RAM and flash. */
     assert_false(holds(&t->node, sizeof(t->node), PASSWORD));
     assert_false(holds(&t->node, sizeof(t->node), SSID));
+    assert_false(holds(&t->node.s, sizeof(t->node.s), TOKEN)); /* the session keeps no token */
     bool record = false;
     for (int i = 0; i < MESHOTA_HOST_KV_MAX; i++) {
         if (t->host.kv[i].val != NULL) {
             record |= strcmp(t->host.kv[i].key, "ota.sess") == 0;
             assert_false(holds(t->host.kv[i].val, t->host.kv[i].len, PASSWORD));
             assert_false(holds(t->host.kv[i].val, t->host.kv[i].len, SSID));
+            assert_false(holds(t->host.kv[i].val, t->host.kv[i].len, TOKEN));
         }
     }
     assert_true(record);

@@ -287,6 +287,9 @@ static void end_transfer(meshota_node_t *n, ecode_t error)
      * every caller persists next. */
     memset(s->ssid, 0, sizeof(s->ssid) + sizeof(s->password));
     s->has_creds = 0;
+    if (s->method == METHOD(TCP)) {
+        memset(&s->m.tcp.token, 0, sizeof(s->m.tcp.token));
+    }
 }
 
 static void fail(meshota_node_t *n, ecode_t error)
