@@ -15,47 +15,11 @@
 #include "meshota_codec.h"
 #include "meshota_testlib.h"
 
-#define PH(x) meshota_v1_Phase_PHASE_##x
-#define EC(x) meshota_v1_ErrorCode_ERROR_CODE_##x
 #define SESSION 0x7A7Au
 #define CHUNK 512u
+#define FIXTURE_SEED 23
 
-static mt_node_t *t;
-static uint8_t img[32768];
-static size_t img_len;
-static mt_image_params_t params;
-static meshota_v1_UpdateStart start;
-
-static int setup(void **state)
-{
-    (void)state;
-    t = calloc(1, sizeof(*t));
-    mt_node_open(t, 64 * 1024, 23);
-    params = mt_image_defaults();
-    img_len = mt_image_build(&params, img, sizeof(img));
-    mt_start_for(&params, img, img_len, SESSION, CHUNK, &start);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    mt_node_close(t);
-    free(t);
-    return 0;
-}
-
-static uint32_t chunk_count(void)
-{
-    return (uint32_t)((img_len + CHUNK - 1) / CHUNK);
-}
-
-static void expect_status(meshota_v1_Phase phase, meshota_v1_ErrorCode error)
-{
-    meshota_v1_UpdateStatus st = mt_last_status(t);
-    assert_int_equal(st.phase, phase);
-    assert_int_equal(st.error, error);
-}
+#include "node_fixture.h"
 
 static void receive_all(void)
 {
@@ -375,7 +339,7 @@ static void test_image_sizes_at_the_edges(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, fixture_setup, fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_power_cut_between_boot_switch_and_applying_record_still_confirms),
         T(test_power_cut_at_boot_switch_keeps_verified_image),

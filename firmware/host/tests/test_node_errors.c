@@ -12,27 +12,11 @@
 #include "meshota_codec.h"
 #include "meshota_testlib.h"
 
-#define PH(x) meshota_v1_Phase_PHASE_##x
-#define EC(x) meshota_v1_ErrorCode_ERROR_CODE_##x
 #define SESSION 0x5151u
 #define CHUNK 512u
+#define FIXTURE_SEED 11
 
-static mt_node_t *t;
-static uint8_t img[32768];
-static size_t img_len;
-static mt_image_params_t params;
-static meshota_v1_UpdateStart start;
-
-static int setup(void **state)
-{
-    (void)state;
-    t = calloc(1, sizeof(*t));
-    mt_node_open(t, 64 * 1024, 11);
-    params = mt_image_defaults();
-    img_len = mt_image_build(&params, img, sizeof(img));
-    mt_start_for(&params, img, img_len, SESSION, CHUNK, &start);
-    return 0;
-}
+#include "node_fixture.h"
 
 static int teardown(void **state)
 {
@@ -41,21 +25,7 @@ static int teardown(void **state)
     assert_int_equal(t->host.boot.next, 0xFF);
     assert_int_equal(t->host.boot.running, 0);
     assert_true(mt_running_intact(t));
-    mt_node_close(t);
-    free(t);
-    return 0;
-}
-
-static uint32_t chunk_count(void)
-{
-    return (uint32_t)((img_len + CHUNK - 1) / CHUNK);
-}
-
-static void expect_status(meshota_v1_Phase phase, meshota_v1_ErrorCode error)
-{
-    meshota_v1_UpdateStatus st = mt_last_status(t);
-    assert_int_equal(st.phase, phase);
-    assert_int_equal(st.error, error);
+    return fixture_teardown(state);
 }
 
 /* Re-sign after editing the manifest, so only the intended check can fail. */
@@ -409,7 +379,7 @@ static void test_relay_without_image_gets_no_image(void **state)
     assert_int_equal(st.error, EC(UNSUPPORTED_METHOD));
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, fixture_setup, teardown)
 
 int main(void)
 {
