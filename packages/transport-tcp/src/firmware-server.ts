@@ -9,6 +9,7 @@ import { chunkSizeFor, BEARER_FRAME_MAX, decodeFrame, encodeFrame, ErrorCode, ty
 import { StreamFramingError } from "./errors.js";
 import { chunkFrameMaxSize, finishChunkFrame, writeChunkFrameHeader } from "./chunk-frame.js";
 import { encodeStreamFrame, StreamFrameDecoder } from "./stream-framing.js";
+import { boundAddress, listenOn } from "./listen.js";
 
 /** Largest chunk payload a TCP DataFrame carries: 1440 bytes. */
 export const TCP_MAX_CHUNK_SIZE = chunkSizeFor(BEARER_FRAME_MAX.tcp);
@@ -116,21 +117,13 @@ export class FirmwareServer {
 
   /** Starts listening; resolves with the bound address. Use port 0 for any free port. */
   async listen(port: number, host = "127.0.0.1"): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOn(this.#server, port, host);
     return this.address();
   }
 
   /** The bound address (after listen()). */
   address(): AddressInfo {
-    const a = this.#server.address();
-    if (a === null || typeof a === "string") throw new Error("the firmware server is not listening");
-    return a;
+    return boundAddress(this.#server, "firmware server");
   }
 
   /** A snapshot of the counters. */

@@ -9,6 +9,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { certificateSha256 } from "./certificate.js";
 import { parseRange } from "./range.js";
+import { boundAddress, listenOn } from "./listen.js";
 
 /** Options of an image server. */
 export interface ImageHttpServerOptions {
@@ -107,20 +108,12 @@ export class ImageHttpServer {
   }
 
   async listen(port: number, host = "127.0.0.1"): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOn(this.#server, port, host);
     return this.address();
   }
 
   address(): AddressInfo {
-    const a = this.#server.address();
-    if (a === null || typeof a === "string") throw new Error("the image server is not listening");
-    return a;
+    return boundAddress(this.#server, "image server");
   }
 
   /** The URL of `path` on this server, for WifiMethod.url. */
