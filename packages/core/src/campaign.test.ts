@@ -1,4 +1,4 @@
-import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame } from "@meshota/proto";
+import { decodeVendor, ErrorCode, Method, Opcode, Phase, type DataFrame, type UpdateStart } from "@meshota/proto";
 import { describe, expect, it } from "vitest";
 import { setup } from "../test/harness.js";
 import { Campaign, type CampaignEvent, type CampaignEventEvent } from "./campaign.js";
@@ -510,6 +510,61 @@ describe("Campaign targets stuck in another session", () => {
     report = await h.clock.run(campaign.run());
     expect(report.targets[0]).toMatchObject({ outcome: "done", version: "2.0.0" });
     expect(node.sessionId).not.toBe(foreign);
+  });
+});
+
+describe("Campaign session ids", () => {
+  const sessionIdsOf = (h: Awaited<ReturnType<typeof setup>>) =>
+    h.network.log
+      .filter((p) => p.frame.opcode === Opcode.UpdateStart)
+      .map((p) => (decodeVendor(p.frame) as UpdateStart).sessionId);
+
+  it("should take the campaign's session id and each target's from the given source", async () => {
+    const h = await setup({ nodes: 3 });
+    let next = 100;
+    const campaign = h.campaign({ sessionIds: () => next++ });
+    expect(campaign.sessionId).toBe(100);
+    const report = await h.clock.run(campaign.run());
+    expect(report.done).toBe(3);
+    // One draw per target that starts a session, after the campaign's own.
+    expect(report.targets.map((t) => t.sessionId).sort()).toEqual([101, 102, 103]);
+    expect(new Set(sessionIdsOf(h))).toEqual(new Set([101, 102, 103]));
+    expect(next).toBe(104);
+  });
+
+  it("should give the group session the campaign's id from the source", async () => {
+    const h = await setup({ nodes: 3 });
+    for (const a of h.addresses) h.network.subscribe(a, 0xc001);
+    const report = await h.clock.run(h.campaign({ group: 0xc001, sessionIds: () => 0xffffffff }).run());
+    expect(report.done).toBe(3);
+    expect(report.targets.map((t) => t.sessionId)).toEqual([0xffffffff, 0xffffffff, 0xffffffff]);
+    expect(sessionIdsOf(h)).toEqual([0xffffffff, 0xffffffff, 0xffffffff]);
+  });
+
+  it("should refuse a session id the nodes would misread", async () => {
+    const h = await setup();
+    for (const id of [0, -1, 1.5, 2 ** 32, Number.NaN]) {
+      expect(() => h.campaign({ sessionIds: () => id }), String(id)).toThrow(
+        new RangeError(`session id ${id} is not a whole number from 1 to 4294967295 (0 means any session)`)
+      );
+    }
+    expect(h.network.log.length).toBe(0);
+  });
+
+  it("should fail a target whose session id from the source is 0 without sending UpdateStart", async () => {
+    const h = await setup();
+    const ids = [7, 0];
+    const report = await h.clock.run(h.campaign({ sessionIds: () => ids.shift()! }).run());
+    expect(report.targets[0]).toMatchObject({ outcome: "failed", sessionId: 0 });
+    expect(report.targets[0]!.failure?.message).toContain("session id 0 is not a whole number");
+    expect(h.network.count(Opcode.UpdateStart)).toBe(0);
+  });
+
+  it("should draw random non-zero session ids by default", async () => {
+    const h = await setup();
+    const ids = Array.from({ length: 8 }, () => h.campaign().sessionId);
+    for (const id of ids) expect(Number.isInteger(id) && id >= 1 && id <= 0xffffffff).toBe(true);
+    expect(new Set(ids).size).toBeGreaterThan(1);
   });
 });
 

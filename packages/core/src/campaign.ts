@@ -73,6 +73,13 @@ export interface CampaignOptions extends Partial<DistributorOptions> {
   /** Mesh method: send each chunk once to this group address, which every target subscribes to. */
   readonly group?: MeshAddress;
   readonly relay?: RelayOptions;
+  /**
+   * Draws the id of each new session: the campaign's shared one first, then one per target
+   * that starts a session (default: random, from crypto.getRandomValues). A seeded source makes
+   * a simulated campaign repeat. Each id must be a whole number from 1 to 2^32-1 (0 means "any
+   * session" to the nodes).
+   */
+  readonly sessionIds?: () => number;
 }
 
 /** A campaign event. */
@@ -183,7 +190,8 @@ export class Campaign extends EventTarget {
   /** The relay tree, when relays are on. */
   readonly relayPlan: RelayPlan | undefined;
   /** Session id shared by group and relay sessions. */
-  readonly sessionId = newSessionId();
+  readonly sessionId: number;
+  readonly #sessionIds: () => number;
   readonly #records = new Map<MeshAddress, TargetRecord>();
   readonly #concurrency: number;
   readonly #offlineRetryMs: number;
@@ -220,6 +228,7 @@ export class Campaign extends EventTarget {
       offlineGiveUpMs,
       group,
       relay,
+      sessionIds,
       ...engine
     } = options;
     this.options = Object.freeze({ ...DISTRIBUTOR_DEFAULTS, ...stripUndefined(engine) });
@@ -236,6 +245,8 @@ export class Campaign extends EventTarget {
     this.#offlineGiveUpMs = offlineGiveUpMs ?? 600_000;
     this.#group = group;
     this.#relay = relay;
+    this.#sessionIds = checkedSessionIds(sessionIds ?? newSessionId);
+    this.sessionId = this.#sessionIds();
     for (const t of targets) {
       if (this.#records.has(t)) throw new RangeError(`target 0x${t.toString(16)} is listed twice`);
       this.#records.set(t, newTargetRecord(t));
@@ -397,6 +408,7 @@ export class Campaign extends EventTarget {
       signed: this.signed,
       options: this.options,
       emit: (e) => this.#emit(e),
+      newSessionId: this.#sessionIds,
     };
   }
 
@@ -710,6 +722,17 @@ export class Campaign extends EventTarget {
   close(): void {
     this.link.close();
   }
+}
+
+/** Wraps a session id source so that an id the nodes would misread (0, over 32 bits) throws. */
+function checkedSessionIds(draw: () => number): () => number {
+  return () => {
+    const id = draw();
+    if (!Number.isInteger(id) || id < 1 || id > 0xffffffff) {
+      throw new RangeError(`session id ${id} is not a whole number from 1 to 4294967295 (0 means any session)`);
+    }
+    return id;
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

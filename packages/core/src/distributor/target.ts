@@ -147,6 +147,8 @@ export interface RunContext {
   readonly signed: SignedManifest;
   readonly options: DistributorOptions;
   readonly emit: (event: DistributorEvent) => void;
+  /** Draws the id of a new session (default newSessionId: random). */
+  readonly newSessionId?: () => number;
 }
 
 /** Ways a campaign changes one run (relays, group transfers). */
@@ -361,7 +363,7 @@ class TargetRun {
       r.sessionId = 0;
     }
     r.method = provider.method;
-    if (r.sessionId === 0 || !ACTIVE.has(info.phase)) r.sessionId = this.hooks.sessionId ?? newSessionId();
+    if (r.sessionId === 0 || !ACTIVE.has(info.phase)) r.sessionId = this.hooks.sessionId ?? (this.ctx.newSessionId ?? newSessionId)();
     const target = { address: r.address, info, sessionId: r.sessionId };
 
     this.set("starting");
