@@ -304,6 +304,7 @@ export class Scenario {
     const campaign = new Campaign({
       transport: sim.transport,
       clock: sim.scheduler,
+      sessionIds: sim.sessionIds,
       image: plan.image,
       signed: plan.signed,
       targets: this.addresses,

@@ -112,4 +112,18 @@ describe("Simulation", () => {
     }
     expect(sim.mesh.stats.relayed).toBeGreaterThan(0);
   }, 60_000);
+
+  it("should draw the same non-zero 32-bit session ids for the same seed, and others for another seed", () => {
+    const draw = (seed: number) => {
+      const sim = new Simulation(new EchoCluster(), { seed });
+      return Array.from({ length: 200 }, () => sim.sessionIds());
+    };
+    const a = draw(5);
+    expect(draw(5)).toEqual(a);
+    expect(draw(6)).not.toEqual(a);
+    for (const id of a) expect(Number.isInteger(id) && id >= 1 && id <= 0xffffffff).toBe(true);
+    // Spread over the whole range, so ids of 5-byte varints (>= 2^28) occur as on real nodes.
+    expect(a.some((id) => id >= 2 ** 31)).toBe(true);
+    expect(new Set(a).size).toBe(200);
+  });
 });

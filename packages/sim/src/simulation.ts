@@ -142,6 +142,11 @@ export class Simulation {
   readonly cluster: NodeCluster;
   /** The controller's ControlTransport: give it to a Campaign. */
   readonly transport: ControlTransport;
+  /**
+   * Session ids drawn from the seed: give it to a Campaign (`sessionIds`) so that the ids,
+   * and with them message sizes and the whole run, repeat for the seed.
+   */
+  readonly sessionIds: () => number;
   readonly #transport: SimControlTransport;
   readonly #nodes = new Map<number, NodeEntry>();
   readonly #byMac = new Map<string, number>();
@@ -159,6 +164,9 @@ export class Simulation {
     this.mesh = new MeshMedium(this.scheduler, this.random.fork("mesh"), this.options.mesh);
     this.ip = new IpMedium(this.scheduler, this.random.fork("ip"), this.options.ip);
     this.espnow = new EspNowMedium(this.scheduler, this.random.fork("espnow"), this.options.espnow);
+    const sessions = this.random.fork("sessions");
+    // 0 means "any session" to the nodes, so it is never drawn.
+    this.sessionIds = () => sessions.int(1, 0xffffffff);
     this.#transport = new SimControlTransport(this.mesh, this.options.controllerAddress);
     this.transport = this.#transport;
     // The gateway's mesh configuration (firmware/examples/gateway/sdkconfig.defaults): 4
