@@ -81,6 +81,26 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     for (const n of j.nodes) expect(svg).toContain(`>0x${n.address.toString(16).padStart(4, "0")} ${n.role}`);
   }, 120_000);
 
+  it("should print the same result for the same seed, apart from the wall-clock time", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meshota-simulate-"));
+    await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.1.0", size: 24 * 1024 }));
+    // Wi-Fi nodes download in wall-clock time, so the mix leaves them out.
+    const run = async (seed: number, svg: string) => {
+      const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: dir, out: (t) => void (io.stdout += t), err: () => undefined };
+      const args = ["simulate", "--json", "-n", "6", "--mix", "tcp:1,espnow:1,mesh:1", "--loss", "0.05", "--seed", String(seed), "--image", "app.bin", "--svg", svg];
+      expect(await runCli(args, io)).toBe(0);
+      const { wallSeconds, timeline, ...rest } = JSON.parse(io.stdout);
+      expect(wallSeconds).toBeGreaterThan(0);
+      return { json: rest, svg: await readFile(timeline, "utf8") };
+    };
+    const first = await run(3, "a.svg");
+    const again = await run(3, "b.svg");
+    const other = await run(4, "c.svg");
+    expect(first.json.ok).toBe(true);
+    expect(again).toEqual(first);
+    expect(other.json.nodes.map((n: { doneAtSeconds: number }) => n.doneAtSeconds)).not.toEqual(first.json.nodes.map((n: { doneAtSeconds: number }) => n.doneAtSeconds));
+  }, 120_000);
+
   it("should refuse an image that is not an app image before starting anything", async () => {
     const r = runDemo({ nodes: 2, image: new Uint8Array([0xe9, 1, 2]) });
     await expect(r).rejects.toThrow("the image cannot be used: image truncated at offset 3: the 24-byte image header needs 24 bytes");
