@@ -10,7 +10,8 @@
  *
  * kinds: 1 MESH (payload: 6-bit opcode then parameters), 2 ESPNOW (payload: DataFrame),
  * 3 TCP_DATA, 4 TCP_OPEN (node -> client, payload "host:port"), 5 TCP_CONNECTED (client ->
- * node), 6 TCP_CLOSE, 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text).
+ * node), 6 TCP_CLOSE, 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text),
+ * 19 CLOCK (emulator -> client, u64 LE ms: when the node frames that follow were sent).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,6 +50,7 @@ enum {
     KIND_COMMAND = 16,
     KIND_REPLY = 17,
     KIND_EVENT = 18,
+    KIND_CLOCK = 19,
 };
 
 #define MAX_NODES 1024
@@ -63,6 +65,7 @@ typedef struct {
     meshota_host_t host;
     meshota_node_config_t cfg;
     meshota_node_t node;
+    double espnow_busy_ms;     /* the node's radio sends its queued ESP-NOW frames until then */
     bool posix_net;            /* net=posix: real TCP and HTTP over the host's sockets */
     meshota_host_net_t net;    /* net=posix: the node's TCP connection */
     meshota_host_http_t http;  /* net=posix: the node's HTTP image stream */
@@ -72,8 +75,14 @@ typedef struct {
     char dir[160];
     int client;
     uint64_t now_ms;
+    uint64_t clock_sent_ms; /* time of the last CLOCK frame; UINT64_MAX: none yet */
     uint8_t key[65];      /* default key for new nodes */
     int log_level;
+    /* The ESP-NOW radio of every node: bit/s on air (0: unlimited, every send succeeds at
+     * once), bytes of overhead per frame, frames queued before a send is refused. */
+    uint32_t espnow_rate;
+    uint32_t espnow_overhead;
+    uint32_t espnow_queue;
     size_t n;
     emu_node_t *nodes[MAX_NODES];
 } emu_t;
@@ -105,6 +114,15 @@ static void write_all(int fd, const uint8_t *p, size_t len)
 
 static void emit(uint16_t node, uint8_t kind, uint16_t peer, const uint8_t *payload, size_t len)
 {
+    if (node != 0 && s_emu.clock_sent_ms != s_emu.now_ms) {
+        /* Node frames of a new instant: tell the client when they were sent. */
+        uint8_t t[8];
+        for (int i = 0; i < 8; i++) {
+            t[i] = (uint8_t)(s_emu.now_ms >> (8 * i));
+        }
+        s_emu.clock_sent_ms = s_emu.now_ms;
+        emit(0, KIND_CLOCK, 0, t, sizeof(t));
+    }
     uint8_t hdr[9];
     uint32_t total = (uint32_t)(5 + len);
     put16(hdr, total);
@@ -134,6 +152,24 @@ static void emit_text(uint8_t kind, const char *fmt, ...)
 
 /* ---- node ports ----------------------------------------------------------------------------- */
 
+/* The node's radio takes one ESP-NOW frame of @p len bytes into its transmit queue, or refuses it
+ * when the queue is full (esp_now_send's ESP_ERR_ESPNOW_NO_MEM). Frames go on air one after
+ * another at espnow_rate; the queue is full when what waits would take longer than espnow_queue
+ * frames of this size (the same rule as @meshota/sim's EspNowMedium, in the same arithmetic). */
+static bool espnow_queue_take(emu_node_t *e, size_t len)
+{
+    if (s_emu.espnow_rate == 0) {
+        return true;
+    }
+    double now = (double)s_emu.now_ms; /* the air's time, not the node's own (skewed) clock */
+    double air = ((double)(len + s_emu.espnow_overhead) * 8 * 1000) / s_emu.espnow_rate;
+    if (e->espnow_busy_ms - now > air * s_emu.espnow_queue) {
+        return false;
+    }
+    e->espnow_busy_ms = (e->espnow_busy_ms > now ? e->espnow_busy_ms : now) + air;
+    return true;
+}
+
 static meshota_err_t node_send(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
                                const uint8_t *payload, size_t len)
 {
@@ -141,6 +177,9 @@ static meshota_err_t node_send(void *ctx, meshota_bearer_t bearer, const meshota
     emu_node_t *e = h->user;
     if (h->dead) {
         return MESHOTA_ERR_POWER_LOSS;
+    }
+    if (bearer == MESHOTA_BEARER_ESPNOW && !espnow_queue_take(e, len)) {
+        return MESHOTA_ERR_WOULD_BLOCK;
     }
     uint16_t peer = to->mesh_addr;
     if (bearer == MESHOTA_BEARER_ESPNOW && to->has_mac) {
@@ -251,6 +290,7 @@ static meshota_err_t power_on(emu_node_t *e)
     }
     meshota_host_reboot(&e->host);
     e->host.clock_ms = s_emu.now_ms + e->skew_ms;
+    e->espnow_busy_ms = 0; /* The radio's queue is gone with the power. */
     e->cfg.public_key = e->key;
     meshota_err_t err = meshota_node_init(&e->node, &e->host.port, &e->cfg);
     e->on = err == MESHOTA_OK;
@@ -483,6 +523,25 @@ static void cmd_advance(uint64_t ms)
     emit_text(KIND_REPLY, "ok %llu", (unsigned long long)s_emu.now_ms);
 }
 
+/* espnow rate=<bit/s> [overhead=<bytes>] [queue=<frames>]: the radio of every node; rate=0
+ * makes sends succeed at once again. Options not given keep their value. */
+static void cmd_espnow(const char *args)
+{
+    uint32_t rate = arg_u32(args, "rate", s_emu.espnow_rate);
+    uint32_t overhead = arg_u32(args, "overhead", s_emu.espnow_overhead);
+    uint32_t queue = arg_u32(args, "queue", s_emu.espnow_queue);
+    if (rate > 100000000u || overhead > 1000u || queue < 1u || queue > 100000u) {
+        emit_text(KIND_REPLY, "error usage: espnow rate=<0-100000000 bit/s, 0 = unlimited> "
+                              "overhead=<0-1000 bytes> queue=<1-100000 frames>");
+        return;
+    }
+    s_emu.espnow_rate = rate;
+    s_emu.espnow_overhead = overhead;
+    s_emu.espnow_queue = queue;
+    emit_text(KIND_REPLY, "ok rate=%u overhead=%u queue=%u", (unsigned)rate, (unsigned)overhead,
+              (unsigned)queue);
+}
+
 static void command(const char *line)
 {
     char verb[16] = "";
@@ -522,6 +581,10 @@ static void command(const char *line)
             return;
         }
         cmd_advance(ms);
+        return;
+    }
+    if (strcmp(verb, "espnow") == 0) {
+        cmd_espnow(rest);
         return;
     }
     if (strcmp(verb, "log") == 0) {
@@ -643,6 +706,7 @@ static void serve(int fd)
     static uint8_t buf[MAX_PAYLOAD + 16];
     size_t have = 0;
     s_emu.client = fd;
+    s_emu.clock_sent_ms = UINT64_MAX;
     for (;;) {
         ssize_t r = read(fd, buf + have, sizeof(buf) - have);
         if (r < 0 && errno == EINTR) {
@@ -722,6 +786,8 @@ int main(int argc, char **argv)
     snprintf(s_emu.dir, sizeof(s_emu.dir), "%s", dir);
     mkdir(s_emu.dir, 0755);
     s_emu.client = -1;
+    s_emu.espnow_overhead = 40;
+    s_emu.espnow_queue = 32;
     /* Two slot files per node: raise the descriptor limit to what the system allows. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {

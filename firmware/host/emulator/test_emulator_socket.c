@@ -187,6 +187,20 @@ static void test_malformed_commands_and_frames_get_errors(void **state)
     close(fd);
 }
 
+static void test_espnow_radio_command_sets_and_reports_the_queue_model(void **state)
+{
+    (void)state;
+    int fd = connect_emu();
+    command(fd, "espnow", "ok rate=0 overhead=40 queue=32");
+    command(fd, "espnow rate=214000 queue=0", "error usage: espnow");
+    command(fd, "espnow rate=100000001", "error usage: espnow");
+    command(fd, "espnow overhead=1001", "error usage: espnow");
+    command(fd, "espnow rate=214000", "ok rate=214000 overhead=40 queue=32");
+    command(fd, "espnow queue=4 overhead=30", "ok rate=214000 overhead=30 queue=4");
+    command(fd, "espnow rate=0", "ok rate=0 overhead=30 queue=4");
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +208,8 @@ int main(void)
             test_client_gone_before_its_replies_does_not_stop_the_emulator, start, stop),
         cmocka_unit_test_setup_teardown(test_malformed_commands_and_frames_get_errors, start,
                                         stop),
+        cmocka_unit_test_setup_teardown(
+            test_espnow_radio_command_sets_and_reports_the_queue_model, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,6 +209,118 @@ static void test_relay_start_while_running_is_busy_or_idempotent(void **state)
     assert_int_equal(st.error, EC(BUSY));
 }
 
+/* The relay's radio: each 10 ms poll it takes `room` frames, then answers `busy` (the driver's
+ * queue is full: WOULD_BLOCK; or a failure: NET) until the next poll. Every frame it takes is
+ * recorded: chunk index, or -1 - round for a TransferInfo. */
+static struct {
+    meshota_err_t (*send)(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
+                          const uint8_t *payload, size_t len);
+    int room;
+    meshota_err_t busy;
+    int refused;
+    int32_t taken[4096];
+    size_t n_taken;
+} radio;
+
+static meshota_err_t busy_radio_send(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
+                                     const uint8_t *payload, size_t len)
+{
+    if (bearer != MESHOTA_BEARER_ESPNOW) {
+        return radio.send(ctx, bearer, to, payload, len);
+    }
+    if (radio.room == 0) {
+        radio.refused++;
+        return radio.busy;
+    }
+    radio.room--;
+    meshota_v1_DataFrame f = meshota_v1_DataFrame_init_zero;
+    assert_true(meshota_decode(meshota_v1_DataFrame_fields, &f, payload, len, NULL));
+    assert_true(radio.n_taken < sizeof(radio.taken) / sizeof(radio.taken[0]));
+    radio.taken[radio.n_taken++] = f.which_body == meshota_v1_DataFrame_chunk_tag
+                                       ? (int32_t)f.body.chunk.index
+                                       : -1 - (int32_t)f.body.info.round;
+    return radio.send(ctx, bearer, to, payload, len);
+}
+
+/* Runs a relay whose radio takes @p per_poll frames a poll, with no loss. */
+static meshota_v1_RelayStatus run_paced_relay(int per_poll, meshota_err_t busy)
+{
+    memset(&radio, 0, sizeof(radio));
+    radio.send = nodes[0]->host.port.send;
+    radio.busy = busy;
+    nodes[0]->host.port.send = busy_radio_send;
+    start_relay();
+    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
+    for (int step = 0; step < 20000; step++) {
+        radio.room = per_poll;
+        for (int i = 0; i < N; i++) {
+            nodes[i]->host.clock_ms += 10;
+            meshota_node_poll(&nodes[i]->node);
+        }
+        for (size_t k = cursor[0]; k < nodes[0]->n_sent; k++) {
+            const mt_sent_t *s = &nodes[0]->sent[k % MT_SENT_MAX];
+            if (s->bearer == MESHOTA_BEARER_MESH && s->data[0] == MESHOTA_OP_RELAY_STATUS) {
+                assert_true(meshota_decode(meshota_v1_RelayStatus_fields, &st, s->data + 1,
+                                           s->len - 1, NULL));
+            }
+        }
+        route(0, -1);
+        if (meshota_node_relay_phase(&nodes[0]->node) !=
+            meshota_v1_RelayPhase_RELAY_PHASE_RUNNING) {
+            break;
+        }
+    }
+    return st;
+}
+
+static void test_relay_full_radio_queue_delays_chunks_in_order_none_skipped(void **state)
+{
+    (void)state;
+    /* 3 frames a poll against the relay's 8: most polls end on a full queue. */
+    meshota_v1_RelayStatus st = run_paced_relay(3, MESHOTA_ERR_WOULD_BLOCK);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(st.targets_done, 3);
+    assert_int_equal(st.error, EC(NONE));
+    /* Round 0 is TransferInfo(0) and every chunk once, in order; then the one request for
+     * reports (round 1), which every target answers with TransferDone: no repair round. */
+    uint32_t count = (uint32_t)((img_len + 199) / 200);
+    /* Each poll but the last of round 0 takes 3 of its frames and refuses the next. */
+    assert_int_equal(radio.refused, (int)(count + 1) / 3);
+    assert_int_equal(radio.n_taken, count + 2);
+    assert_int_equal(radio.taken[0], -1);
+    for (uint32_t i = 0; i < count; i++) {
+        assert_int_equal(radio.taken[1 + i], (int32_t)i);
+    }
+    assert_int_equal(radio.taken[count + 1], -2);
+    assert_int_equal(nodes[0]->node.relay.round, 1);
+    for (int i = 1; i < N; i++) {
+        mt_poll_verify(nodes[i]);
+        assert_int_equal(meshota_node_phase(&nodes[i]->node), PH(VERIFIED));
+    }
+}
+
+static void test_relay_failed_send_leaves_chunk_to_repair_round(void **state)
+{
+    (void)state;
+    /* A radio that fails outright (not a full queue) after 3 frames a poll: the relay goes on
+     * past the failed chunks, and the repair rounds send them. */
+    meshota_v1_RelayStatus st = run_paced_relay(3, MESHOTA_ERR_NET);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(st.targets_done, 3);
+    assert_int_equal(st.error, EC(NONE));
+    assert_true(nodes[0]->node.relay.round > 1);
+    /* Round 0 took chunks 0, 1 (after TransferInfo(0)), then 8, 9, 10 ...: the failed ones
+     * were passed over. */
+    assert_int_equal(radio.taken[0], -1);
+    assert_int_equal(radio.taken[1], 0);
+    assert_int_equal(radio.taken[2], 1);
+    assert_int_equal(radio.taken[3], 8);
+    for (int i = 1; i < N; i++) {
+        mt_poll_verify(nodes[i]);
+        assert_int_equal(meshota_node_phase(&nodes[i]->node), PH(VERIFIED));
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -217,6 +329,8 @@ int main(void)
         T(test_relay_spreads_image_over_lossy_espnow),
         T(test_relay_gives_up_on_silent_target_with_timeout),
         T(test_relay_start_while_running_is_busy_or_idempotent),
+        T(test_relay_full_radio_queue_delays_chunks_in_order_none_skipped),
+        T(test_relay_failed_send_leaves_chunk_to_repair_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@ import {
   ManifestSchema,
   manifestSigningBytes,
   Phase,
+  RelayStartSchema,
   UpdateApplySchema,
   UpdateConfirmSchema,
   UpdateStartSchema,
@@ -178,6 +179,52 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     expect(await emu.skew(NODE, 61_000)).toBe(61_010);
     expect(lastStatus(emu)).toMatchObject({ phase: Phase.FAILED, error: ErrorCode.TIMEOUT });
     expect(await emu.status(NODE + 1)).toMatchObject({ phase: Phase.RECEIVING, error: ErrorCode.NONE });
+  }, 20_000);
+
+  it("should pace an ESP-NOW relay by the radio's queue: the air rate, every chunk in order", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 40_000 });
+    emu.sendVendor(NODE, signedStart(image, privateKey, 0x61));
+    const count = Math.ceil(image.length / CHUNK);
+    for (let i = 0; i < count; i++) emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x61, i));
+    await emu.advance(100);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.VERIFIED });
+    expect(await emu.setEspNowRadio({ rateBps: 214_000, queue: 4 })).toEqual({ rateBps: 214_000, overheadBytes: 40, queue: 4 });
+
+    emu.inbox.length = 0;
+    const payloadSize = 200;
+    emu.sendVendor(NODE, create(RelayStartSchema, { sessionId: 0x61, targets: [NODE + 1], method: { case: "espnow", value: { channel: 6, payloadSize } } }));
+    const airMs = (bytes: number) => ((bytes + 40) * 8 * 1000) / 214_000;
+    const sent: DataFrame[] = [];
+    let airSum = 0;
+    for (let t = 10; t <= 1000; t += 10) {
+      const now = await emu.advance(10);
+      for (const f of emu.inbox.splice(0)) {
+        if (f.kind !== FrameKind.EspNow) continue;
+        // Stamped with the virtual time the node sent it: this step, or the RelayStart before it.
+        expect(f.at).toBeGreaterThanOrEqual(now - 10);
+        expect(f.at).toBeLessThanOrEqual(now);
+        sent.push(decodeFrame(f.payload));
+        airSum += airMs(f.payload.length);
+      }
+      // The radio never holds more than what it sent by now plus a full queue (and the frame on air).
+      expect(airSum).toBeLessThanOrEqual(t + 5 * airMs(payloadSize + 20));
+    }
+    // About one second of air: far fewer than the 8 chunks per 10 ms poll the relay offers.
+    expect(airSum).toBeGreaterThan(1000 - airMs(payloadSize + 20));
+    expect(sent[0]!.body.case).toBe("info");
+    const indices = sent.slice(1).map((f) => (f.body.case === "chunk" ? f.body.value.index : -1));
+    expect(indices).toEqual(Array.from({ length: indices.length }, (_, i) => i));
+    expect(indices.length).toBeLessThan(Math.ceil(image.length / payloadSize));
+
+    // Unlimited again: the relay's full 8 chunks per poll go out.
+    await emu.setEspNowRadio({ rateBps: 0 });
+    emu.inbox.length = 0;
+    await emu.advance(10);
+    expect(emu.inbox.filter((f) => f.kind === FrameKind.EspNow).length).toBe(8);
   }, 20_000);
 
   it("should run 500 nodes in one process", async () => {

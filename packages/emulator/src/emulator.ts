@@ -40,6 +40,20 @@ export interface NodeOptions {
   net: "client" | "posix";
 }
 
+/**
+ * The ESP-NOW radio of every node (the "espnow" command): frames go on air one after another
+ * at `rateBps`, and a send is refused with MESHOTA_ERR_WOULD_BLOCK, as esp_now_send refuses it
+ * when its queue is full, while what waits would take longer than `queue` frames of that size.
+ */
+export interface EspNowRadio {
+  /** Bits per second on air; 0 (the default) sends every frame at once and never refuses. */
+  rateBps: number;
+  /** Bytes each frame adds on air (default 40). */
+  overheadBytes: number;
+  /** Frames queued before a send is refused (default 32). */
+  queue: number;
+}
+
 /** What "status" reports about a node. */
 export interface NodeStatus {
   power: "on" | "off";
@@ -87,12 +101,15 @@ function hex(bytes: Uint8Array): string {
 
 /** A running emulator process and the connection to it. */
 export class Emulator {
-  /** Node frames (mesh, ESP-NOW, TCP) received and not yet taken. */
+  /** Node frames (mesh, ESP-NOW, TCP) received and not yet taken, each with the virtual time
+   *  it was sent at (`at`). */
   readonly inbox: EmulatorFrame[] = [];
   /** Event lines ("restarted 0100 phase=6") received so far. */
   readonly events: string[] = [];
   private readonly reader = new EmulatorFrameReader();
   private readonly pending: Array<{ command: string; resolve: (r: string) => void; reject: (e: Error) => void }> = [];
+  /** Time of the node frames being received (the last Clock frame). */
+  private clock = 0;
   private failure: Error | undefined;
 
   private constructor(
@@ -162,7 +179,10 @@ export class Emulator {
         else p.reject(new EmulatorCommandError(p.command, text));
       } else if (f.kind === FrameKind.Event) {
         this.events.push(new TextDecoder().decode(f.payload));
+      } else if (f.kind === FrameKind.Clock) {
+        if (f.payload.length === 8) this.clock = Number(new DataView(f.payload.buffer, f.payload.byteOffset).getBigUint64(0, true));
       } else {
+        f.at = this.clock;
         this.inbox.push(f);
       }
     }
@@ -212,6 +232,17 @@ export class Emulator {
     if (options.methods !== undefined) args.push(`methods=${options.methods.join(",")}`);
     if (options.net !== undefined) args.push(`net=${options.net}`);
     await this.command(args.join(" "));
+  }
+
+  /** Sets the ESP-NOW radio of every node (options not given keep their value); returns the
+   *  whole setting. */
+  async setEspNowRadio(radio: Partial<EspNowRadio>): Promise<EspNowRadio> {
+    const args = ["espnow"];
+    if (radio.rateBps !== undefined) args.push(`rate=${Math.round(radio.rateBps)}`);
+    if (radio.overheadBytes !== undefined) args.push(`overhead=${Math.round(radio.overheadBytes)}`);
+    if (radio.queue !== undefined) args.push(`queue=${Math.round(radio.queue)}`);
+    const kv = new Map((await this.command(args.join(" "))).split(" ").map((p) => p.split("=") as [string, string]));
+    return { rateBps: Number(kv.get("rate")), overheadBytes: Number(kv.get("overhead")), queue: Number(kv.get("queue")) };
   }
 
   /** Advances every node's virtual clock by `ms`, polling them every 10 ms of virtual time. */

@@ -21,6 +21,8 @@ export const FrameKind = {
   Reply: 17,
   /** Text notice from the emulator, such as "restarted 0100 phase=6". */
   Event: 18,
+  /** Virtual time (u64 LE, ms) at which the node frames that follow were sent. */
+  Clock: 19,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -33,6 +35,9 @@ export interface EmulatorFrame {
    *  (0xffff: ESP-NOW broadcast). */
   peer: number;
   payload: Uint8Array;
+  /** Virtual time (ms) at which a node sent it, from the emulator's last Clock frame (set by
+   *  {@link Emulator} on received node frames). */
+  at?: number;
 }
 
 /** Largest payload the emulator accepts. */

@@ -4,6 +4,7 @@ export {
   defaultEmulatorPath,
   emulatorAvailable,
   type EmulatorOptions,
+  type EspNowRadio,
   type NodeOptions,
   type NodeStatus,
 } from "./emulator.js";

@@ -38,6 +38,10 @@ export class EmulatorCluster implements NodeCluster {
     await this.#emu.setKey(publicKey);
   }
 
+  async espnowRadio(radio: { rateBps: number; overheadBytes: number; txQueue: number }): Promise<void> {
+    await this.#emu.setEspNowRadio({ rateBps: radio.rateBps, overheadBytes: radio.overheadBytes, queue: radio.txQueue });
+  }
+
   async add(spec: NodeSpec): Promise<void> {
     const methods: ("mesh" | "espnow" | "tcp" | "wifi")[] = [];
     for (const m of spec.methods) {
@@ -96,7 +100,7 @@ export class EmulatorCluster implements NodeCluster {
     const events: NodeEvent[] = [];
     for (const f of this.#emu.inbox.splice(0)) {
       const e = this.#convert(f);
-      if (e) events.push(e);
+      if (e) events.push(f.at === undefined ? e : { ...e, at: f.at });
     }
     for (const line of this.#emu.events.splice(0)) {
       const m = /^restarted ([0-9a-f]{4})/.exec(line);

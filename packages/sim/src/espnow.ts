@@ -100,13 +100,18 @@ export class EspNowMedium {
    * Queues a frame from `from` to `to` (broadcast ff:ff:ff:ff:ff:ff). Frames of one sender go
    * out one after another. Returns false when the payload is too large, the sender is off or
    * its queue is full.
+   *
+   * `sentAt` (at most now) is when the sender handed the frame to its radio, when it reaches
+   * the medium later (a node's port calls are collected once per tick): the queue and the air
+   * time count from then, and a frame whose air time already ended arrives now (the scheduler
+   * runs nothing in the past).
    */
-  send(from: Uint8Array, to: Uint8Array, frame: Uint8Array): boolean {
+  send(from: Uint8Array, to: Uint8Array, frame: Uint8Array, sentAt?: number): boolean {
     const s = this.#station(from);
     if (frame.length > this.options.maxPayload || s.channel === 0) return false;
     const dst = key(to);
     const copy = frame.slice();
-    const now = this.#sched.now();
+    const now = Math.min(sentAt ?? Infinity, this.#sched.now());
     const air = this.airtime(copy.length);
     if (s.busyUntil - now > air * this.options.txQueue) {
       this.stats.queueFull++;

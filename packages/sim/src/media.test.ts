@@ -45,6 +45,28 @@ describe("EspNowMedium", () => {
     expect(m.send(mac(1), BROADCAST, new Uint8Array(251))).toBe(false);
   });
 
+  it("should count the queue and the air time from when a late frame was sent", async () => {
+    const { sched, m } = setup({ txQueue: 4 });
+    m.tune(mac(1), 1);
+    m.tune(mac(2), 1);
+    const arrived: number[] = [];
+    m.addStation(mac(4), () => arrived.push(sched.now()));
+    m.tune(mac(4), 1);
+    m.link(mac(1), mac(4));
+    sched.at(30, "tick", () => {
+      // (100 + 50) bytes at 200 kbit/s: 6 ms each. Handed over at 30 ms, sent from 0 ms on.
+      const sent = Array.from({ length: 6 }, () => m.send(mac(1), BROADCAST, new Uint8Array(100), 0));
+      // Five frames back to back from 0 ms end by 30 ms: the queue is empty again.
+      expect(sent).toEqual([true, true, true, true, true, false]);
+      expect(m.send(mac(1), BROADCAST, new Uint8Array(100), 30)).toBe(true);
+      // A time past now counts as now.
+      expect(m.send(mac(1), BROADCAST, new Uint8Array(100), 99)).toBe(true);
+    });
+    await sched.run();
+    expect(arrived).toEqual([30, 30, 30, 30, 30, 36, 42]);
+    expect(m.stats.queueFull).toBe(1);
+  });
+
   it("should retry a lossy unicast and deliver it once", async () => {
     const { sched, m, got } = setup({ loss: 0.5, unicastRetries: 10, txQueue: 1000 });
     m.tune(mac(1), 1);

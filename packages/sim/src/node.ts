@@ -28,6 +28,8 @@ export type NodeOutput =
 export interface NodeEvent {
   readonly node: number;
   readonly output: NodeOutput;
+  /** Virtual time (ms) of the port call, when the cluster knows it; else the advance's end. */
+  readonly at?: number;
 }
 
 /** What a node reports about itself. */
@@ -82,5 +84,11 @@ export interface NodeCluster {
   status(addresses: readonly number[]): Promise<Map<number, NodeStatus>>;
   /** Power off (RAM lost) or on (boot, resume the session). */
   power(address: number, on: boolean): Promise<void>;
+  /**
+   * Optional: the nodes' ESP-NOW radios send at `rateBps` with `overheadBytes` per frame and
+   * refuse a send (the core then offers it again later) while their transmit queue is full, as
+   * the simulation's ESP-NOW medium does. Without it a node's sends always succeed.
+   */
+  espnowRadio?(radio: { rateBps: number; overheadBytes: number; txQueue: number }): Promise<void>;
   close(): Promise<void>;
 }

@@ -151,6 +151,7 @@ export class Simulation {
   readonly #nodes = new Map<number, NodeEntry>();
   readonly #byMac = new Map<string, number>();
   #busyUntil = 0;
+  #radioSet = false;
   #started = false;
   #stopped = false;
   /** Failures of the node cluster (an emulator that died), as they happened. */
@@ -182,6 +183,13 @@ export class Simulation {
   /** Adds a node to the cluster, the mesh (at its address) and ESP-NOW (at its MAC). */
   async addNode(spec: NodeSpec, options: { relay?: boolean } = {}): Promise<void> {
     if (this.#nodes.has(spec.address)) throw new RangeError(`node 0x${spec.address.toString(16)} exists`);
+    if (!this.#radioSet) {
+      // The nodes' radios refuse what the medium's queue would refuse, so that they hold a
+      // frame back instead of losing it.
+      const { rateBps, overheadBytes, txQueue } = this.espnow.options;
+      await this.cluster.espnowRadio?.({ rateBps, overheadBytes, txQueue });
+      this.#radioSet = true;
+    }
     await this.cluster.add(spec);
     const address = spec.address;
     const entry: NodeEntry = { address, history: [], last: undefined, net: undefined };
@@ -305,7 +313,7 @@ export class Simulation {
     for (const ev of events) this.#route(ev);
   }
 
-  #route({ node, output: o }: NodeEvent): void {
+  #route({ node, output: o, at }: NodeEvent): void {
     const e = this.#nodes.get(node);
     if (!e) return;
     switch (o.kind) {
@@ -313,7 +321,9 @@ export class Simulation {
         this.mesh.send(node, o.to, { opcode: o.opcode, params: o.params }).catch(() => undefined);
         return;
       case "espnow-send":
-        this.espnow.send(this.cluster.mac(node), o.to === "broadcast" ? new Uint8Array(6).fill(0xff) : this.cluster.mac(o.to), o.frame);
+        // Sent when the node sent it (up to a tick ago), so that the medium's queue holds what
+        // the node's radio held.
+        this.espnow.send(this.cluster.mac(node), o.to === "broadcast" ? new Uint8Array(6).fill(0xff) : this.cluster.mac(o.to), o.frame, at);
         return;
       case "net-open":
         e.net?.close();

@@ -5,6 +5,10 @@
  * TransferDone once it holds the image); after a report window the relay re-sends the union of
  * the missing chunks and asks again. A target silent for MESHOTA_RELAY_SILENT_ROUNDS rounds in a
  * row, or still incomplete after MESHOTA_RELAY_MAX_ROUNDS, is given up on (ERROR_CODE_TIMEOUT).
+ *
+ * The radio paces the relay: a send answered with MESHOTA_ERR_WOULD_BLOCK (the driver's transmit
+ * queue is full) ends the poll, and the same frame is offered first at the next poll, so a
+ * relay faster than the air loses nothing. Any other send failure is left to the repair rounds.
  */
 #include <string.h>
 
@@ -115,6 +119,7 @@ void mo_relay_start(meshota_node_t *n, uint16_t from)
     }
     memset(r->want, 0xFF, (r->chunk_count + 7u) / 8u);
     r->sending = 1;
+    r->info_due = 1;
     mo_log(n, MESHOTA_LOG_INFO, "relaying session %08x to %u targets, %u chunks",
            (unsigned)r->session_id, r->n_targets, (unsigned)r->chunk_count);
     mo_send_relay_status(n, from, ERR(NONE));
@@ -204,7 +209,7 @@ void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
     }
 }
 
-static void send_info(meshota_node_t *n)
+static meshota_err_t send_info(meshota_node_t *n)
 {
     meshota_relay_t *r = &n->relay;
     meshota_v1_TransferInfo *ti = mo_frame_begin(n, meshota_v1_DataFrame_info_tag);
@@ -213,10 +218,11 @@ static void send_info(meshota_node_t *n)
     ti->chunk_size = r->chunk_size;
     ti->chunk_count = r->chunk_count;
     ti->round = r->round;
-    (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
+    return mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
 }
 
-static bool send_chunk(meshota_node_t *n, uint32_t index)
+/* MESHOTA_ERR_FLASH when the chunk cannot be read, else what the radio answered. */
+static meshota_err_t send_chunk(meshota_node_t *n, uint32_t index)
 {
     meshota_relay_t *r = &n->relay;
     meshota_v1_Chunk *c = mo_frame_begin(n, meshota_v1_DataFrame_chunk_tag);
@@ -227,13 +233,29 @@ static bool send_chunk(meshota_node_t *n, uint32_t index)
     c->data.size = (pb_size_t)len;
     if (n->port->flash_read(n->port->ctx, (meshota_region_t)r->region, off, c->data.bytes, len) !=
         MESHOTA_OK) {
-        return false;
+        return MESHOTA_ERR_FLASH;
     }
-    (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
+    return mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
+}
+
+/* Sends the round's TransferInfo if it is due. false while the radio's transmit queue is full:
+ * it is offered again at the next poll, and the report window starts once it is out. Any other
+ * failure counts as sent (the round goes on; a target that missed it stays silent). */
+static bool info_out(meshota_node_t *n, uint64_t now)
+{
+    meshota_relay_t *r = &n->relay;
+    if (r->info_due) {
+        if (send_info(n) == MESHOTA_ERR_WOULD_BLOCK) {
+            return false;
+        }
+        r->info_due = 0;
+        r->window_end_ms = now + MESHOTA_RELAY_REPORT_WINDOW_MS;
+    }
     return true;
 }
 
-static void ask_for_reports(meshota_node_t *n, uint64_t now)
+/* The next poll sends TransferInfo(round + 1): a request for reports. */
+static void ask_for_reports(meshota_node_t *n)
 {
     meshota_relay_t *r = &n->relay;
     r->round++;
@@ -241,8 +263,7 @@ static void ask_for_reports(meshota_node_t *n, uint64_t now)
         r->targets[i].reported = 0;
     }
     memset(r->want, 0, sizeof(r->want));
-    r->window_end_ms = now + MESHOTA_RELAY_REPORT_WINDOW_MS;
-    send_info(n);
+    r->info_due = 1;
 }
 
 static void finish(meshota_node_t *n, meshota_v1_ErrorCode error)
@@ -261,27 +282,28 @@ static void finish(meshota_node_t *n, meshota_v1_ErrorCode error)
 void mo_relay_poll(meshota_node_t *n, uint64_t now)
 {
     meshota_relay_t *r = &n->relay;
-    if (r->phase != RELAY(RUNNING)) {
+    if (r->phase != RELAY(RUNNING) || !info_out(n, now)) {
         return;
     }
     if (r->sending) {
-        if (r->round == 0 && r->cursor == 0 && r->sending == 1) {
-            send_info(n);
-        }
-        r->sending = 2;
         for (int k = 0; k < MESHOTA_RELAY_CHUNKS_PER_POLL && r->cursor < r->chunk_count;) {
-            uint32_t i = r->cursor++;
+            uint32_t i = r->cursor;
             if (mo_bit_get(r->want, i)) {
-                if (!send_chunk(n, i)) {
+                meshota_err_t e = send_chunk(n, i);
+                if (e == MESHOTA_ERR_WOULD_BLOCK) {
+                    return; /* The radio's queue is full: this chunk goes first next poll. */
+                }
+                if (e == MESHOTA_ERR_FLASH) {
                     finish(n, ERR(FLASH));
                     return;
                 }
-                k++;
+                k++; /* Any other failure leaves the chunk to the repair round. */
             }
+            r->cursor++;
         }
         if (r->cursor >= r->chunk_count) {
             r->sending = 0;
-            ask_for_reports(n, now);
+            ask_for_reports(n);
         }
         return;
     }
@@ -317,10 +339,10 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
         any = r->want[i] != 0;
     }
     if (any) {
-        r->sending = 2;
+        r->sending = 1;
         r->cursor = 0;
     } else {
-        ask_for_reports(n, now);
+        ask_for_reports(n);
     }
 }
 

@@ -224,7 +224,7 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       .option("--image <file>", "ESP32 app image to install (default: a generated 256 KiB image)")
       .option("--no-tamper", "skip the tampered-image pass")
       .option("--svg <file>", "where to write the SVG timeline", `meshota-${name}-timeline.svg`)
-      .option("--espnow-rate <bps>", "effective ESP-NOW throughput of one sender, bit/s", number("--espnow-rate", 10_000, 54_000_000), 2_000_000)
+      .option("--espnow-rate <bps>", "effective ESP-NOW throughput of one sender, bit/s", number("--espnow-rate", 10_000, 54_000_000), 214_000)
       .option("--emulator <path>", "meshota_emulator binary (default: firmware/host/build or $MESHOTA_EMULATOR)")
       .option("--json", "print the result as JSON")
       .action((flags: DemoFlags) => action(flags, tamper));

@@ -47,7 +47,7 @@ export const DEMO_DEFAULTS: Readonly<DemoOptions> = Object.freeze({
   seed: 1,
   image: undefined,
   tamper: true,
-  espnowRate: 2_000_000,
+  espnowRate: 214_000,
   emulator: undefined,
   cluster: undefined,
 });

@@ -67,7 +67,8 @@
 #define MESHOTA_NET_BACKOFF_MS 1000
 #endif
 
-/** Relay: chunks sent per meshota_node_poll() call (paces the radio). */
+/** Relay: most chunks sent per meshota_node_poll() call; a full transmit queue (the port's send
+ *  answering MESHOTA_ERR_WOULD_BLOCK) ends the poll sooner. */
 #ifndef MESHOTA_RELAY_CHUNKS_PER_POLL
 #define MESHOTA_RELAY_CHUNKS_PER_POLL 8
 #endif

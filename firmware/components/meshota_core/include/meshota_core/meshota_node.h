@@ -93,6 +93,7 @@ typedef struct {
     uint8_t error;                  /**< meshota_v1_ErrorCode when failed. */
     uint8_t region;                 /**< meshota_region_t holding the image. */
     uint8_t sending;                /**< Chunks of the round are being sent. */
+    uint8_t info_due;               /**< The round's TransferInfo waits for room on the radio. */
     uint16_t chunk_size;
     uint16_t controller;
     uint32_t session_id;

@@ -164,7 +164,9 @@ typedef struct meshota_port {
                 va_list args);
 
     /* ---- Bearers ----------------------------------------------------------------------------- */
-    /** Send @p payload to @p to on @p bearer (see meshota_bearer_t for the payload format). */
+    /** Send @p payload to @p to on @p bearer (see meshota_bearer_t for the payload format).
+     *  MESHOTA_ERR_WOULD_BLOCK when the radio's transmit queue is full (esp_now_send's
+     *  ESP_ERR_ESPNOW_NO_MEM): nothing was sent, and the relay offers the frame again later. */
     meshota_err_t (*send)(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
                           const uint8_t *payload, size_t len);
     /** Optional: listen for ESP-NOW on @p channel (1-14) from @p peer_mac (or any when NULL). */
