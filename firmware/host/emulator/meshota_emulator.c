@@ -10,7 +10,9 @@
  *
  * kinds: 1 MESH (payload: 6-bit opcode then parameters), 2 ESPNOW (payload: DataFrame),
  * 3 TCP_DATA, 4 TCP_OPEN (node -> client, payload "host:port"), 5 TCP_CONNECTED (client ->
- * node), 6 TCP_CLOSE, 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text),
+ * node), 6 TCP_CLOSE, 7 STREAM_OPEN (node -> client, "<offset> <url>"), 8 STREAM_DATA (client ->
+ * node, image bytes), 9 STREAM_END (client -> node, empty or an error text), 10 STREAM_CLOSE
+ * (node -> client), 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text),
  * 19 CLOCK (emulator -> client, u64 LE ms: when the node frames that follow were sent).
  */
 #define _GNU_SOURCE
@@ -47,6 +49,10 @@ enum {
     KIND_TCP_OPEN = 4,
     KIND_TCP_CONNECTED = 5,
     KIND_TCP_CLOSE = 6,
+    KIND_STREAM_OPEN = 7,
+    KIND_STREAM_DATA = 8,
+    KIND_STREAM_END = 9,
+    KIND_STREAM_CLOSE = 10,
     KIND_COMMAND = 16,
     KIND_REPLY = 17,
     KIND_EVENT = 18,
@@ -66,6 +72,14 @@ typedef struct {
     meshota_node_config_t cfg;
     meshota_node_t node;
     double espnow_busy_ms;     /* the node's radio sends its queued ESP-NOW frames until then */
+    struct {
+        uint16_t id;           /* number of the current stream (peer of its frames) */
+        bool open;
+        bool ended;            /* STREAM_END came: reads end once the buffer is empty */
+        meshota_err_t error;   /* what the stream ended with (MESHOTA_OK: the image's end) */
+        uint8_t *buf;          /* bytes received and not yet read, from `at` to `len` */
+        size_t at, len, cap;
+    } stream;                  /* net=client: the image stream the client serves */
     bool posix_net;            /* net=posix: real TCP and HTTP over the host's sockets */
     meshota_host_net_t net;    /* net=posix: the node's TCP connection */
     meshota_host_http_t http;  /* net=posix: the node's HTTP image stream */
@@ -217,6 +231,110 @@ static void node_net_close(void *ctx)
     emit(e->addr, KIND_TCP_CLOSE, 0, NULL, 0);
 }
 
+/* The stream source port over the client (net=client): the node asks for the image from an
+ * offset with STREAM_OPEN, and the client sends STREAM_DATA, then STREAM_END, tagged with the
+ * stream's number; frames of an earlier stream are dropped. The URL goes to the client, the
+ * credentials and the certificate pin never do. */
+static void stream_reset(emu_node_t *e)
+{
+    e->stream.open = false;
+    e->stream.ended = false;
+    e->stream.error = MESHOTA_OK;
+    e->stream.at = e->stream.len = 0;
+}
+
+static meshota_err_t node_stream_open(void *ctx, const char *url, const uint8_t *cert,
+                                      const meshota_wifi_creds_t *creds, uint32_t offset)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    (void)cert; /* The emulated network has no TLS. */
+    (void)creds;
+    char text[MAX_PAYLOAD];
+    int n = snprintf(text, sizeof(text), "%u %s", (unsigned)offset, url);
+    if (n < 0 || (size_t)n >= sizeof(text)) {
+        return MESHOTA_ERR_INVALID_ARG;
+    }
+    stream_reset(e);
+    e->stream.open = true;
+    e->stream.id++;
+    emit(e->addr, KIND_STREAM_OPEN, e->stream.id, (const uint8_t *)text, (size_t)n);
+    return MESHOTA_OK;
+}
+
+static int32_t node_stream_read(void *ctx, uint8_t *buf, size_t len)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    size_t have = e->stream.len - e->stream.at;
+    if (!e->stream.open) {
+        return -(int32_t)MESHOTA_ERR_NET;
+    }
+    if (have == 0) {
+        if (!e->stream.ended) {
+            return -(int32_t)MESHOTA_ERR_WOULD_BLOCK;
+        }
+        return e->stream.error == MESHOTA_OK ? 0 : -(int32_t)e->stream.error;
+    }
+    size_t k = have < len ? have : len;
+    if (k > INT32_MAX) {
+        k = INT32_MAX;
+    }
+    memcpy(buf, e->stream.buf + e->stream.at, k);
+    e->stream.at += k;
+    return (int32_t)k;
+}
+
+static void node_stream_close(void *ctx)
+{
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    if (e->stream.open) {
+        emit(e->addr, KIND_STREAM_CLOSE, e->stream.id, NULL, 0);
+    }
+    stream_reset(e);
+}
+
+/* STREAM_DATA for the current stream: keep the bytes until the node reads them. */
+static void stream_data(emu_node_t *e, uint16_t id, const uint8_t *p, size_t len)
+{
+    if (!e->stream.open || e->stream.ended || id != e->stream.id) {
+        return;
+    }
+    if (e->stream.at > 0) {
+        memmove(e->stream.buf, e->stream.buf + e->stream.at, e->stream.len - e->stream.at);
+        e->stream.len -= e->stream.at;
+        e->stream.at = 0;
+    }
+    if (e->stream.len + len > e->stream.cap) {
+        size_t cap = e->stream.cap == 0 ? 2 * MAX_PAYLOAD : e->stream.cap;
+        while (cap < e->stream.len + len) {
+            cap *= 2;
+        }
+        uint8_t *b = realloc(e->stream.buf, cap);
+        if (b == NULL) {
+            e->stream.ended = true; /* Out of memory: the read fails like a dropped link. */
+            e->stream.error = MESHOTA_ERR_NO_MEM;
+            return;
+        }
+        e->stream.buf = b;
+        e->stream.cap = cap;
+    }
+    memcpy(e->stream.buf + e->stream.len, p, len);
+    e->stream.len += len;
+}
+
+/* STREAM_END for the current stream: empty, the image's end; else why the stream failed. */
+static void stream_end(emu_node_t *e, uint16_t id, const uint8_t *p, size_t len)
+{
+    if (!e->stream.open || e->stream.ended || id != e->stream.id) {
+        return;
+    }
+    e->stream.ended = true;
+    e->stream.error = len == 0 ? MESHOTA_OK : MESHOTA_ERR_NET;
+    if (len > 0 && e->host.log_level >= MESHOTA_LOG_WARN) {
+        fprintf(stderr, "node %04x: stream %u failed: %.*s\n", e->addr, e->stream.id, (int)len,
+                (const char *)p);
+    }
+}
+
 /* net=posix: the node's own sockets (firmware/host/net) instead of frames to the client. */
 static meshota_err_t posix_net_open(void *ctx, const char *host, uint16_t port,
                                     const meshota_wifi_creds_t *creds)
@@ -283,6 +401,7 @@ static emu_node_t *find(uint16_t addr)
 
 static meshota_err_t power_on(emu_node_t *e)
 {
+    stream_reset(e); /* A restarted device has no stream; its old frames are dropped. */
     if (e->posix_net) {
         /* A restarted device has no open connections. */
         meshota_host_net_close(&e->net);
@@ -376,6 +495,9 @@ static void cmd_add(uint16_t addr, const char *args)
     e->host.port.net_close = node_net_close;
     e->host.port.espnow_begin = node_espnow_begin;
     e->host.port.espnow_end = node_espnow_end;
+    e->host.port.stream_open = node_stream_open;
+    e->host.port.stream_read = node_stream_read;
+    e->host.port.stream_close = node_stream_close;
     e->cfg.max_chunk_size = (uint16_t)arg_u32(args, "maxchunk", 1024);
     e->cfg.wifi_mac[0] = 0x02;
     e->cfg.wifi_mac[4] = (uint8_t)(addr >> 8);
@@ -401,9 +523,9 @@ static void cmd_add(uint16_t addr, const char *args)
         e->host.port.stream_open = posix_stream_open;
         e->host.port.stream_read = posix_stream_read;
         e->host.port.stream_close = posix_stream_close;
-        if (strstr(methods, "wifi") != NULL) {
-            e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_WIFI);
-        }
+    }
+    if (strstr(methods, "wifi") != NULL) {
+        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_WIFI);
     }
     if (fresh) {
         /* Factory image: a valid app image with the requested identity. */
@@ -691,6 +813,12 @@ static void deliver(uint16_t node, uint8_t kind, uint16_t peer, const uint8_t *p
         break;
     case KIND_TCP_CLOSE:
         meshota_node_net_closed(&e->node, MESHOTA_OK);
+        break;
+    case KIND_STREAM_DATA:
+        stream_data(e, peer, p, len);
+        break;
+    case KIND_STREAM_END:
+        stream_end(e, peer, p, len);
         break;
     default:
         break;

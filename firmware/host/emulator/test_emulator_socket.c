@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <psa/crypto.h>
+
+#include "meshota_codec.h"
+#include "meshota_testlib.h"
 
 static pid_t s_pid;
 static unsigned s_port;
@@ -187,6 +191,134 @@ static void test_malformed_commands_and_frames_get_errors(void **state)
     close(fd);
 }
 
+/* The next frame of a node (CLOCK frames and replies skipped); its payload NUL-terminated. */
+static uint8_t next_node_frame(int fd, uint16_t *peer, uint8_t *payload, size_t cap, size_t *len)
+{
+    for (;;) {
+        uint8_t hdr[9];
+        read_full(fd, hdr, 9);
+        uint32_t n = (uint32_t)hdr[0] | ((uint32_t)hdr[1] << 8) | ((uint32_t)hdr[2] << 16) |
+                     ((uint32_t)hdr[3] << 24);
+        assert_true(n >= 5 && n - 5 < cap);
+        read_full(fd, payload, n - 5);
+        payload[n - 5] = '\0';
+        if (hdr[4] == 0 && hdr[5] == 0) {
+            continue; /* CLOCK, REPLY, EVENT */
+        }
+        *peer = (uint16_t)(hdr[7] | (hdr[8] << 8));
+        *len = n - 5;
+        return hdr[6];
+    }
+}
+
+static void send_node_frame(int fd, uint16_t node, uint8_t kind, uint16_t peer, const void *p,
+                            size_t len)
+{
+    uint8_t hdr[9];
+    uint32_t total = (uint32_t)(5 + len);
+    memcpy(hdr, &total, 4);
+    hdr[4] = (uint8_t)node;
+    hdr[5] = (uint8_t)(node >> 8);
+    hdr[6] = kind;
+    hdr[7] = (uint8_t)peer;
+    hdr[8] = (uint8_t)(peer >> 8);
+    assert_int_equal(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL), (ssize_t)sizeof(hdr));
+    if (len > 0) {
+        assert_int_equal(send(fd, p, len, MSG_NOSIGNAL), (ssize_t)len);
+    }
+}
+
+static void send_control(int fd, uint8_t opcode, const pb_msgdesc_t *fields, const void *msg)
+{
+    static uint8_t buf[1 + 1024];
+    size_t len = 0;
+    buf[0] = opcode;
+    assert_true(meshota_encode(fields, msg, buf + 1, sizeof(buf) - 1, &len, NULL));
+    send_node_frame(fd, 1, 1, 0x0001, buf, len + 1);
+}
+
+/* Sends bytes [from, to) of @p img on stream @p id, in frames of at most 4096 bytes. */
+static void stream_bytes(int fd, uint16_t id, const uint8_t *img, size_t from, size_t to)
+{
+    for (size_t at = from; at < to;) {
+        size_t k = to - at < 4096 ? to - at : 4096;
+        send_node_frame(fd, 1, 8, id, img + at, k);
+        at += k;
+    }
+}
+
+static void test_stream_frames_carry_the_image_and_resume_at_the_unit_it_broke_in(void **state)
+{
+    (void)state;
+    static uint8_t img[32768];
+    static uint8_t payload[4200];
+    mt_image_params_t params = mt_image_defaults();
+    size_t img_len = mt_image_build(&params, img, sizeof(img));
+    int fd = connect_emu();
+    char cmd[200] = "key * ";
+    for (int i = 0; i < 65; i++) {
+        snprintf(cmd + 6 + 2 * i, 3, "%02x", mt_public_key()[i]);
+    }
+    command(fd, cmd, "ok");
+    command(fd, "add 0001 methods=mesh,wifi", "ok");
+    meshota_v1_CredentialsSet cs = meshota_v1_CredentialsSet_init_zero;
+    cs.session_id = 0x5151;
+    snprintf(cs.ssid, sizeof(cs.ssid), "lab-ssid-7");
+    snprintf(cs.password, sizeof(cs.password), "lab-passphrase-7");
+    send_control(fd, 0x02, meshota_v1_CredentialsSet_fields, &cs);
+    static meshota_v1_UpdateStart start;
+    mt_start_for(&params, img, img_len, 0x5151, 1, &start);
+    start.which_method = meshota_v1_UpdateStart_wifi_tag;
+    snprintf(start.method.wifi.url, sizeof(start.method.wifi.url), "http://img.local/a.bin");
+    send_control(fd, 0x03, meshota_v1_UpdateStart_fields, &start);
+
+    /* STREAM_OPEN from byte 0, with the URL and nothing of the credentials. */
+    uint16_t peer = 0;
+    size_t len = 0;
+    uint8_t kind;
+    while ((kind = next_node_frame(fd, &peer, payload, sizeof(payload), &len)) == 1) {
+    }
+    assert_int_equal(kind, 7);
+    assert_string_equal((char *)payload, "0 http://img.local/a.bin");
+    uint16_t first = peer;
+
+    /* 5000 bytes, then the link fails: the node closes the stream. */
+    stream_bytes(fd, first, img, 0, 5000);
+    send_node_frame(fd, 1, 9, first, "connection reset", 16);
+    while ((kind = next_node_frame(fd, &peer, payload, sizeof(payload), &len)) == 1) {
+    }
+    assert_int_equal(kind, 10);
+    assert_int_equal(peer, first);
+
+    /* After the backoff it asks again from the start of the unit it broke in. */
+    send_node_frame(fd, 0, 16, 0, "advance 1500", 12);
+    while ((kind = next_node_frame(fd, &peer, payload, sizeof(payload), &len)) == 1) {
+    }
+    assert_int_equal(kind, 7);
+    assert_int_not_equal(peer, first);
+    char want[64];
+    snprintf(want, sizeof(want), "%u http://img.local/a.bin", 5000u / 1024u * 1024u);
+    assert_string_equal((char *)payload, want);
+    reply(fd, (char *)payload, sizeof(payload)); /* of the advance */
+    /* Bytes still tagged with the first stream are dropped; the rest completes the image. */
+    stream_bytes(fd, first, img, 0, 3000);
+    stream_bytes(fd, peer, img, 5000 / 1024 * 1024, img_len);
+    send_node_frame(fd, 1, 9, peer, NULL, 0);
+    command(fd, "advance 100", "ok");
+    command(fd, "status 0001", "ok addr=0001 power=on phase=4 error=0");
+    char sha[80] = "ok ";
+    uint8_t d[32];
+    psa_crypto_init();
+    size_t dl = 0;
+    assert_int_equal(psa_hash_compute(PSA_ALG_SHA_256, img, img_len, d, sizeof(d), &dl), 0);
+    for (int i = 0; i < 32; i++) {
+        snprintf(sha + 3 + 2 * i, 3, "%02x", d[i]);
+    }
+    snprintf(cmd, sizeof(cmd), "sha 0001 passive %u", (unsigned)img_len);
+    command(fd, cmd, sha);
+    close(fd);
+}
+
 static void test_espnow_radio_command_sets_and_reports_the_queue_model(void **state)
 {
     (void)state;
@@ -210,6 +342,8 @@ int main(void)
                                         stop),
         cmocka_unit_test_setup_teardown(
             test_espnow_radio_command_sets_and_reports_the_queue_model, start, stop),
+        cmocka_unit_test_setup_teardown(
+            test_stream_frames_carry_the_image_and_resume_at_the_unit_it_broke_in, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

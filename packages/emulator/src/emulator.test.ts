@@ -11,12 +11,13 @@ import {
   UpdateApplySchema,
   UpdateConfirmSchema,
   UpdateStartSchema,
+  WifiMethodSchema,
   type DataFrame,
   type UpdateStatus,
 } from "@meshota/proto";
 import { decodeFrame } from "@meshota/proto";
 import { buildAppImage } from "./app-image.fixture.js";
-import { defaultEmulatorPath, Emulator, emulatorAvailable, EmulatorFrameReader, encodeEmulatorFrame, FrameKind } from "./index.js";
+import { decodeStreamOpen, defaultEmulatorPath, Emulator, emulatorAvailable, EmulatorFrameReader, encodeEmulatorFrame, FrameKind } from "./index.js";
 
 const haveBinary = emulatorAvailable();
 if (!haveBinary) {
@@ -80,6 +81,11 @@ describe("emulator frames", () => {
       { node: 1, kind: FrameKind.Mesh, peer: 2, payload: new Uint8Array([5, 6]) },
       { node: 0x7fff, kind: FrameKind.Reply, peer: 0, payload: new TextEncoder().encode("ok") },
     ]);
+  });
+
+  it("should read the offset and URL of a stream open, and refuse anything else", () => {
+    expect(decodeStreamOpen(new TextEncoder().encode("4096 http://img.local/a b.bin"))).toEqual({ offset: 4096, url: "http://img.local/a b.bin" });
+    expect(() => decodeStreamOpen(new TextEncoder().encode("http://img.local/a.bin"))).toThrow(/is not "<offset> <url>"/);
   });
 
   it("should reject an out-of-range length", () => {
@@ -225,6 +231,40 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     emu.inbox.length = 0;
     await emu.advance(10);
     expect(emu.inbox.filter((f) => f.kind === FrameKind.EspNow).length).toBe(8);
+  }, 20_000);
+
+  it("should serve a Wi-Fi node's image stream over frames and resume it where the node asks", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1, methods: ["mesh", "wifi"] });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 20_000 });
+    const start = signedStart(image, privateKey, 0x71);
+    start.method = { case: "wifi", value: create(WifiMethodSchema, { url: "http://img.local/fw.bin" }) };
+    emu.sendVendor(NODE, start);
+    await emu.advance(10);
+    const opens = () => emu!.inbox.filter((f) => f.kind === FrameKind.StreamOpen);
+    expect(opens()).toHaveLength(1);
+    const first = opens()[0]!;
+    expect(decodeStreamOpen(first.payload)).toEqual({ offset: 0, url: "http://img.local/fw.bin" });
+
+    // 6000 bytes, then the link breaks: the node closes, waits and asks from its last whole unit.
+    emu.streamData(NODE, first.peer, image.subarray(0, 6000));
+    emu.streamEnd(NODE, first.peer, "connection reset");
+    await emu.advance(10);
+    expect(emu.inbox.some((f) => f.kind === FrameKind.StreamClose && f.peer === first.peer)).toBe(true);
+    emu.inbox.length = 0;
+    await emu.advance(2000);
+    expect(opens()).toHaveLength(1);
+    const second = opens()[0]!;
+    expect(second.peer).not.toBe(first.peer);
+    const { offset } = decodeStreamOpen(second.payload);
+    expect(offset).toBe(5 * 1024);
+    emu.streamData(NODE, second.peer, image.subarray(offset));
+    emu.streamEnd(NODE, second.peer);
+    await emu.advance(100);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.VERIFIED, bytes: image.length });
+    expect(await emu.sha256(NODE, "passive", image.length)).toBe(createHash("sha256").update(image).digest("hex"));
   }, 20_000);
 
   it("should run 500 nodes in one process", async () => {

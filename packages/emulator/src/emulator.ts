@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeVendor, encodeVendor, type VendorMessage } from "@meshota/proto";
-import { EmulatorFrameReader, FrameKind, encodeEmulatorFrame, type EmulatorFrame } from "./frames.js";
+import { EmulatorFrameReader, FrameKind, MAX_PAYLOAD, encodeEmulatorFrame, type EmulatorFrame } from "./frames.js";
 
 /** Options of {@link Emulator.start}. */
 export interface EmulatorOptions {
@@ -31,11 +31,12 @@ export interface NodeOptions {
   chipRevision: number;
   slotSize: number;
   maxChunk: number;
-  /** Side channels the node supports; "wifi" needs `net: "posix"`. */
+  /** Side channels the node supports. */
   methods: Array<"mesh" | "espnow" | "tcp" | "wifi">;
   /**
    * Where the node's TCP and HTTP traffic goes: "client" (default) sends it as frames to this
-   * client; "posix" makes the node open real sockets itself (firmware/host/net).
+   * client (TcpOpen ..., StreamOpen ...), in virtual time; "posix" makes the node open real
+   * sockets itself (firmware/host/net), in wall-clock time.
    */
   net: "client" | "posix";
 }
@@ -315,6 +316,20 @@ export class Emulator {
   /** Closes the node's TCP connection from the server side. */
   tcpClose(node: number): void {
     this.send({ node, kind: FrameKind.TcpClose, peer: 0, payload: new Uint8Array(0) });
+  }
+
+  /** Delivers image bytes of the node's stream number `stream` (the peer of its StreamOpen),
+   *  in order from the offset it asked for; bytes of an earlier stream are dropped by the node. */
+  streamData(node: number, stream: number, bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; at += MAX_PAYLOAD) {
+      this.send({ node, kind: FrameKind.StreamData, peer: stream, payload: bytes.subarray(at, at + MAX_PAYLOAD) });
+    }
+  }
+
+  /** Ends the node's stream: at the image's end, or with `error` (the node's read fails). */
+  streamEnd(node: number, stream: number, error?: string): void {
+    const payload = error === undefined ? new Uint8Array(0) : new TextEncoder().encode(error || "error").subarray(0, MAX_PAYLOAD);
+    this.send({ node, kind: FrameKind.StreamEnd, peer: stream, payload });
   }
 
   /** Takes the vendor messages the node sent on the mesh so far, decoded. */

@@ -15,6 +15,14 @@ export const FrameKind = {
   TcpConnected: 5,
   /** Either side closes the node's connection. */
   TcpClose: 6,
+  /** Node asks for its image stream; payload "<offset> <url>", peer the stream's number. */
+  StreamOpen: 7,
+  /** Client sends image bytes of stream `peer`, from the requested offset on. */
+  StreamData: 8,
+  /** Client ends stream `peer`: empty payload at the image's end, else why it failed. */
+  StreamEnd: 9,
+  /** Node closes stream `peer`. */
+  StreamClose: 10,
   /** Text command to the emulator. */
   Command: 16,
   /** Text answer to a command: "ok ..." or "error ...". */
@@ -38,6 +46,14 @@ export interface EmulatorFrame {
   /** Virtual time (ms) at which a node sent it, from the emulator's last Clock frame (set by
    *  {@link Emulator} on received node frames). */
   at?: number;
+}
+
+/** The offset and URL of a StreamOpen payload. */
+export function decodeStreamOpen(payload: Uint8Array): { offset: number; url: string } {
+  const text = new TextDecoder().decode(payload);
+  const m = /^(\d+) (.*)$/s.exec(text);
+  if (!m) throw new RangeError(`stream open "${text}" is not "<offset> <url>"`);
+  return { offset: Number(m[1]), url: m[2]! };
 }
 
 /** Largest payload the emulator accepts. */

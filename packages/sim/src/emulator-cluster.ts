@@ -1,7 +1,7 @@
 // The node cluster backed by the node emulator (firmware/host/emulator): every node runs the
 // real meshota_core C code, with its own flash, store and bootloader, on the emulator's
 // shared virtual clock.
-import { Emulator, FrameKind, type EmulatorFrame, type EmulatorOptions } from "@meshota/emulator";
+import { Emulator, FrameKind, decodeStreamOpen, type EmulatorFrame, type EmulatorOptions } from "@meshota/emulator";
 import { Method } from "@meshota/proto";
 import type { NodeCluster, NodeEvent, NodeInput, NodeSpec, NodeStatus } from "./node.js";
 
@@ -47,7 +47,6 @@ export class EmulatorCluster implements NodeCluster {
     for (const m of spec.methods) {
       const name = METHOD_NAMES.get(m);
       if (!name) throw new RangeError(`the node emulator does not offer method ${Method[m] ?? m}`);
-      if (name === "wifi" && !spec.hostNetwork) throw new RangeError("METHOD_WIFI needs a node on the host network (hostNetwork: true)");
       methods.push(name);
     }
     await this.#emu.addNode(spec.address, {
@@ -90,6 +89,12 @@ export class EmulatorCluster implements NodeCluster {
       case "net-closed":
         send(FrameKind.TcpClose, 0, new Uint8Array(0));
         return;
+      case "stream-data":
+        this.#emu.streamData(address, input.stream, input.data);
+        return;
+      case "stream-end":
+        this.#emu.streamEnd(address, input.stream, input.error);
+        return;
     }
   }
 
@@ -126,6 +131,10 @@ export class EmulatorCluster implements NodeCluster {
         return { node, output: { kind: "net-send", data: f.payload } };
       case FrameKind.TcpClose:
         return { node, output: { kind: "net-close" } };
+      case FrameKind.StreamOpen:
+        return { node, output: { kind: "stream-open", stream: f.peer, ...decodeStreamOpen(f.payload) } };
+      case FrameKind.StreamClose:
+        return { node, output: { kind: "stream-close", stream: f.peer } };
       default:
         return undefined;
     }

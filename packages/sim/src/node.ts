@@ -9,7 +9,11 @@ export type NodeInput =
   | { readonly kind: "espnow"; readonly from: number; readonly frame: Uint8Array }
   | { readonly kind: "net-connected" }
   | { readonly kind: "net-data"; readonly data: Uint8Array }
-  | { readonly kind: "net-closed" };
+  | { readonly kind: "net-closed" }
+  /** Image bytes of stream `stream` (the number of its stream-open), in order from its offset. */
+  | { readonly kind: "stream-data"; readonly stream: number; readonly data: Uint8Array }
+  /** The end of stream `stream`: the image's end, or `error` (the node's read fails). */
+  | { readonly kind: "stream-end"; readonly stream: number; readonly error?: string };
 
 /** A port call a node made. */
 export type NodeOutput =
@@ -21,6 +25,9 @@ export type NodeOutput =
   | { readonly kind: "net-open"; readonly host: string; readonly port: number }
   | { readonly kind: "net-send"; readonly data: Uint8Array }
   | { readonly kind: "net-close" }
+  /** Fetch `url` (HTTP) from byte `offset` as stream number `stream` (Wi-Fi method). */
+  | { readonly kind: "stream-open"; readonly stream: number; readonly url: string; readonly offset: number }
+  | { readonly kind: "stream-close"; readonly stream: number }
   /** The node restarted (apply, rollback). */
   | { readonly kind: "restarted" };
 
@@ -61,7 +68,7 @@ export interface NodeSpec {
   readonly maxChunkSize: number;
   /**
    * The node opens real sockets on this machine for TCP and HTTP (loopback servers) instead
-   * of the simulated Wi-Fi; needed for METHOD_WIFI. Such transfers run in wall-clock time.
+   * of the simulated Wi-Fi. Such transfers run in wall-clock time.
    */
   readonly hostNetwork?: boolean;
 }

@@ -52,10 +52,10 @@ function eccentricity(topology: Topology): number {
 }
 
 /**
- * How a node gets the image: "wifi" downloads over HTTP from a real image server on this
- * machine (the emulated node opens its own socket, so this part runs in wall-clock time);
- * "tcp" fetches from the simulated TCP firmware server after joining the simulated Wi-Fi;
- * "espnow" is served by an updated neighbour; "mesh" gets chunks over the mesh itself.
+ * How a node gets the image: "wifi" downloads over HTTP (with a Range to resume) from the
+ * simulated image server after joining the simulated Wi-Fi; "tcp" fetches from the simulated
+ * TCP firmware server after joining the simulated Wi-Fi; "espnow" is served by an updated
+ * neighbour; "mesh" gets chunks over the mesh itself.
  */
 export type NodeRole = "wifi" | "tcp" | "espnow" | "mesh";
 
@@ -85,6 +85,12 @@ export interface ScenarioOptions {
   /** Largest image the nodes take (their OTA slot size is this, rounded up to 64 KiB). */
   readonly maxImageSize: number;
   readonly simulation?: Partial<SimulationOptions>;
+  /**
+   * Where wifi nodes download from: "simulated" (default) the simulated image server, in
+   * virtual time at the Wi-Fi medium's rate; "loopback" a real HTTP server on this machine,
+   * over the nodes' own sockets (the emulator's net=posix), in wall-clock time.
+   */
+  readonly wifiNetwork?: "simulated" | "loopback";
 }
 
 /** One campaign to run on the network. */
@@ -121,6 +127,8 @@ const CONTROLLER = 0x0001;
 const FIRST_NODE = 0x0100;
 const SERVER_HOST = "firmware.local";
 const SERVER_PORT = 8070;
+/** The simulated HTTP image server of the wifi nodes. */
+const IMAGE_HOST = "images.local";
 /** The network the tcp nodes join; the password never leaves the simulation. */
 const DEMO_WIFI = { ssid: "meshota-sim", password: "sim-only-passphrase" } as const;
 
@@ -167,6 +175,8 @@ export class Scenario {
   readonly topology: Topology;
   readonly roles: ReadonlyMap<number, NodeRole>;
   readonly server = new SimFirmwareServer();
+  /** Images of the simulated HTTP server, by path. */
+  readonly httpImages = new Map<string, Uint8Array>();
   readonly options: ScenarioOptions;
   readonly #tokens = new Map<number, Uint8Array>();
   #http: ImageHttpServer | undefined;
@@ -212,13 +222,20 @@ export class Scenario {
         chipRevision: options.chipRevision,
         slotSize,
         maxChunkSize: 1024,
-        hostNetwork: role === "wifi",
+        hostNetwork: role === "wifi" && options.wifiNetwork === "loopback",
       });
     }
     const addressOf = (index: number) => (index === 0 ? CONTROLLER : FIRST_NODE + index - 1);
     for (const [a, b] of topology.links) sim.link(addressOf(a), addressOf(b));
     const scenario = new Scenario(options, sim, topology, roles);
     scenario.sim.ip.listen(SERVER_HOST, SERVER_PORT, scenario.server);
+    const images = scenario.httpImages;
+    scenario.sim.ip.serveHttp(`${IMAGE_HOST}:80`, {
+      get: (path) => {
+        const body = images.get(path);
+        return body ? { status: 200, body } : { status: 404 };
+      },
+    });
     return scenario;
   }
 
@@ -255,14 +272,19 @@ export class Scenario {
     return t;
   }
 
-  /** The real image server of the wifi nodes (loopback), started on first use. */
+  /** Where the wifi nodes download `image` from. */
   async #httpUrl(image: EspImage): Promise<string> {
+    const name = `/image-${++this.#images}.bin`;
+    if (this.options.wifiNetwork !== "loopback") {
+      this.httpImages.set(name, image.bytes);
+      return `http://${IMAGE_HOST}${name}`;
+    }
+    // The real image server (loopback), started on first use.
     if (!this.#http) {
       this.#http = new ImageHttpServer();
       await this.#http.listen(0, "127.0.0.1");
       this.#dir = await mkdtemp(join(tmpdir(), "meshota-sim-http-"));
     }
-    const name = `/image-${++this.#images}.bin`;
     await writeFile(join(this.#dir!, name), image.bytes);
     await this.#http.addImage(name, join(this.#dir!, name));
     return this.#http.url(name, "127.0.0.1");

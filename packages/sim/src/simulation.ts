@@ -67,6 +67,8 @@ interface NodeEntry {
   readonly history: PhaseChange[];
   last: NodeStatus | undefined;
   net: ClientConnection | undefined;
+  /** The node's HTTP image download (Wi-Fi method) and its stream number. */
+  stream: { readonly id: number; readonly conn: ClientConnection } | undefined;
 }
 
 /** The controller's side of the simulated mesh, as the distributor sees it. */
@@ -192,7 +194,7 @@ export class Simulation {
     }
     await this.cluster.add(spec);
     const address = spec.address;
-    const entry: NodeEntry = { address, history: [], last: undefined, net: undefined };
+    const entry: NodeEntry = { address, history: [], last: undefined, net: undefined, stream: undefined };
     this.#nodes.set(address, entry);
     this.mesh.addStation(address, (d) => this.#input(address, { kind: "mesh", from: d.src, opcode: d.frame.opcode, params: d.frame.params }), {
       relay: options.relay ?? true,
@@ -250,7 +252,11 @@ export class Simulation {
     if (!on) {
       const e = this.#nodes.get(address);
       e?.net?.close();
-      if (e) e.net = undefined;
+      e?.stream?.conn.close();
+      if (e) {
+        e.net = undefined;
+        e.stream = undefined;
+      }
     }
     await this.cluster.power(address, on);
     this.#busyUntil = this.scheduler.now() + BUSY_HOLD_MS;
@@ -343,9 +349,35 @@ export class Simulation {
         e.net?.close();
         e.net = undefined;
         return;
+      case "stream-open": {
+        // An HTTP GET with a Range from the offset, after joining the Wi-Fi, at the medium's
+        // rate; an unknown URL or an offset past the image fails the node's read.
+        e.stream?.conn.close();
+        const stream = o.stream;
+        const conn = this.ip.download(o.url, o.offset, true, {
+          connected: () => undefined,
+          data: (bytes, end) => {
+            if (bytes.length > 0) this.#input(node, { kind: "stream-data", stream, data: bytes });
+            if (end) this.#input(node, { kind: "stream-end", stream });
+          },
+          closed: (ok) => {
+            if (!ok) this.#input(node, { kind: "stream-end", stream, error: `GET ${o.url} from byte ${o.offset} failed` });
+          },
+        });
+        e.stream = { id: stream, conn };
+        return;
+      }
+      case "stream-close":
+        if (e.stream?.id === o.stream) {
+          e.stream.conn.close();
+          e.stream = undefined;
+        }
+        return;
       case "restarted":
         e.net?.close();
         e.net = undefined;
+        e.stream?.conn.close();
+        e.stream = undefined;
         return;
     }
   }
