@@ -60,6 +60,12 @@ export interface CampaignOptions extends Partial<DistributorOptions> {
   readonly targets: readonly MeshAddress[];
   /** Targets updated at once (default 4). Group members and relayed targets run together. */
   readonly concurrency?: number;
+  /**
+   * Control requests awaiting a reply at once, over all targets (default 4). Keeps a large
+   * campaign from overrunning the gateway's reassembly buffers; raise it for a gateway that
+   * has more (see ControlLinkOptions).
+   */
+  readonly maxRequestsInFlight?: number;
   readonly clock?: Clock;
   /** Cancels the campaign. */
   readonly signal?: AbortSignal;
@@ -222,6 +228,7 @@ export class Campaign extends EventTarget {
       signed,
       targets,
       concurrency,
+      maxRequestsInFlight,
       clock,
       signal,
       offlineRetryMs,
@@ -233,7 +240,7 @@ export class Campaign extends EventTarget {
     } = options;
     this.options = Object.freeze({ ...DISTRIBUTOR_DEFAULTS, ...stripUndefined(engine) });
     this.clock = clock ?? realClock;
-    this.link = new ControlLink(transport, this.clock);
+    this.link = new ControlLink(transport, this.clock, { maxInFlight: maxRequestsInFlight });
     this.image = image;
     this.signed = signed;
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {

@@ -102,6 +102,8 @@ export interface CampaignPlan {
   readonly relays?: boolean;
   /** Targets updated at once (default 8). */
   readonly concurrency?: number;
+  /** Control requests awaiting a reply at once (default: the campaign's, 4). */
+  readonly maxRequestsInFlight?: number;
   /** Simulated time limit, ms (default 30 min). */
   readonly limitMs?: number;
   readonly onEvent?: (event: CampaignEvent, now: number) => void;
@@ -331,6 +333,7 @@ export class Scenario {
       signed: plan.signed,
       targets: this.addresses,
       concurrency: plan.concurrency ?? 8,
+      maxRequestsInFlight: plan.maxRequestsInFlight,
       methods: await this.methods(plan.image),
       offlineGiveUpMs: 60_000,
       ...(plan.relays === false ? {} : { relay: { neighbours: this.relayNeighbours(), channel: sim.options.espnowChannel, payloadSize: 226 } }),

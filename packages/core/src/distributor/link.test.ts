@@ -64,6 +64,69 @@ describe("ControlLink", () => {
   });
 });
 
+describe("ControlLink request slots", () => {
+  it("should keep at most maxInFlight requests awaiting a reply and serve the rest in order", async () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork({ clock });
+    const link = new ControlLink(network.transport(), clock, { maxInFlight: 3 });
+    let outstanding = 0;
+    let most = 0;
+    const order: number[] = [];
+    for (let a = 0x80; a < 0x8a; a++) {
+      const node = network.attach(a, (m) => {
+        order.push(a);
+        outstanding++;
+        most = Math.max(most, outstanding);
+        // Each node answers 500 ms later.
+        void clock.sleep(500).then(() => {
+          outstanding--;
+          node.send(m.src, encodeVendorInit("InfoStatus", { version: `v${a}` }));
+        });
+      });
+    }
+    const asks = Array.from({ length: 10 }, (_, i) =>
+      link.request(0x80 + i, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry)
+    );
+    const infos = await clock.run(Promise.all(asks));
+    expect(infos.map((x) => x.version)).toEqual(Array.from({ length: 10 }, (_, i) => `v${0x80 + i}`));
+    expect(most).toBe(3);
+    expect(order).toEqual(Array.from({ length: 10 }, (_, i) => 0x80 + i));
+    // Four turns of 500 ms (3 + 3 + 3 + 1), no timeouts.
+    expect(clock.now()).toBe(2000);
+    expect(link.inFlight).toBe(0);
+  });
+
+  it("should give up a queued request on cancel without losing its slot", async () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork({ clock });
+    const link = new ControlLink(network.transport(), clock, { maxInFlight: 1 });
+    const node = network.attach(0x90, (m) => {
+      void clock.sleep(100).then(() => node.send(m.src, encodeVendorInit("InfoStatus", { version: "a" })));
+    });
+    const first = link.request(0x90, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry);
+    const stop = new AbortController();
+    const queued = link
+      .request(0x90, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry, stop.signal)
+      .catch((e: unknown) => e);
+    stop.abort();
+    expect(((await queued) as Error).name).toBe("CancelledError");
+    const info = await clock.run(first);
+    expect(info.version).toBe("a");
+    expect(link.inFlight).toBe(0);
+    // The freed slot serves the next request at once.
+    const again = await clock.run(link.request(0x90, encodeVendorInit("InfoGet", {}), isInfo, "InfoStatus", retry));
+    expect(again.version).toBe("a");
+  });
+
+  it("should refuse a slot count that is not a whole number of at least 1", () => {
+    const network = new MemoryNetwork({});
+    expect(() => new ControlLink(network.transport(), new VirtualClock(), { maxInFlight: 0 })).toThrow(RangeError);
+    expect(() => new ControlLink(network.transport(), new VirtualClock(), { maxInFlight: Number.NaN })).toThrow(
+      "maxInFlight NaN is not a whole number of at least 1"
+    );
+  });
+});
+
 describe("MemoryTransport", () => {
   it("should reject a reliable send to an absent node after the acknowledgement timeout", async () => {
     const clock = new VirtualClock();

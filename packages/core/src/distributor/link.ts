@@ -1,6 +1,7 @@
 // Request/response over a ControlTransport: one receive loop, replies matched by source
-// address and message kind, retries with exponential backoff. Every meshota request is
-// idempotent on the node, so repeating one after a lost reply is safe.
+// address and message kind, retries with exponential backoff, and a cap on requests awaiting
+// a reply at once. Every meshota request is idempotent on the node, so repeating one after a
+// lost reply is safe.
 import { decodeVendor, type VendorFrame, type VendorMessage } from "@meshota/proto";
 import type { Clock } from "../clock.js";
 import { CancelledError, MeshotaCoreError, TransportError } from "../errors.js";
@@ -49,16 +50,73 @@ export function backoffDelay(n: number, options: Pick<RetryOptions, "backoffMs" 
   return Math.min(options.maxBackoffMs, options.backoffMs * 2 ** Math.max(0, n - 1));
 }
 
+/** Options of a ControlLink. */
+export interface ControlLinkOptions {
+  /**
+   * Requests awaiting a reply at once (default 4); further ones wait their turn. A mesh
+   * gateway reassembles only a few segmented messages at a time: replies beyond that are
+   * dropped, and the requests then time out and back off.
+   */
+  readonly maxInFlight?: number;
+}
+
 /** The distributor's side of the control plane. */
 export class ControlLink {
   readonly #waiters = new Set<Waiter>();
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  /** Requests waiting for a slot, oldest first. */
+  readonly #turns: (() => void)[] = [];
   readonly #listeners = new Set<(src: MeshAddress, message: VendorMessage) => void>();
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
   /** Frames received that did not decode (a node bug or a foreign model). */
   malformed = 0;
 
-  constructor(readonly transport: ControlTransport, readonly clock: Clock) {}
+  constructor(
+    readonly transport: ControlTransport,
+    readonly clock: Clock,
+    options: ControlLinkOptions = {}
+  ) {
+    const max = options.maxInFlight ?? 4;
+    if (!(Number.isInteger(max) && max >= 1)) {
+      throw new RangeError(`maxInFlight ${max} is not a whole number of at least 1`);
+    }
+    this.#maxInFlight = max;
+  }
+
+  /** Requests awaiting a reply right now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Waits for a free request slot (FIFO); rejects with CancelledError when `signal` aborts. */
+  async #acquire(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
+    if (this.#inFlight < this.#maxInFlight) {
+      this.#inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const turn = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#turns.splice(this.#turns.indexOf(turn), 1);
+        reject(new CancelledError("cancelled", { cause: signal?.reason }));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#turns.push(turn);
+    });
+  }
+
+  /** Hands the slot to the next waiting request, or frees it. */
+  #release(): void {
+    const next = this.#turns.shift();
+    if (next) next();
+    else this.#inFlight--;
+  }
 
   /** Starts the receive loop (idempotent). */
   open(): void {
@@ -121,6 +179,8 @@ export class ControlLink {
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
       if (attempt > 1) await this.clock.sleep(backoffDelay(attempt - 1, retry), signal);
+      // The slot is held from the send until the reply or the timeout, not across the backoff.
+      await this.#acquire(signal);
       const waiter = {} as Waiter;
       const replied = new Promise<VendorMessage>((resolve) => {
         Object.assign(waiter, { src: dst, accept, resolve });
@@ -150,6 +210,7 @@ export class ControlLink {
         timer.abort();
         signal?.removeEventListener("abort", onAbort);
         this.#waiters.delete(waiter);
+        this.#release();
       }
     }
     throw new NoReplyError(dst, what, retry.attempts, { cause: lastError });
