@@ -149,6 +149,12 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .option("--http-port <port>", "HTTPS image server port", port("--http-port"), 8443)
     .option("--ssid <ssid>", "Wi-Fi network the nodes join; the password is read from $MESHOTA_WIFI_PASSWORD")
     .option("--concurrency <n>", "nodes updated at once", numberOption("--concurrency", 1, 1000), 4)
+    .option(
+      "--requests-in-flight <n>",
+      "control requests awaiting a reply at once (the gateway's reassembly buffers)",
+      numberOption("--requests-in-flight", 1, 64),
+      4,
+    )
     .option("--verify-only", "stop once the image is verified; do not apply it")
     .action(
       async (
@@ -168,6 +174,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
           httpPort: number;
           ssid?: string;
           concurrency: number;
+          requestsInFlight: number;
           verifyOnly?: boolean;
         },
       ) => {
@@ -186,6 +193,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
           httpPort: opts.httpPort,
           ssid: opts.ssid,
           concurrency: opts.concurrency,
+          requestsInFlight: opts.requestsInFlight,
           verifyOnly: Boolean(opts.verifyOnly),
         });
       },

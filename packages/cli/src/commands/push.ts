@@ -39,6 +39,8 @@ export interface PushOptions {
   /** Wi-Fi the nodes join for tcp and wifi; the password comes from $MESHOTA_WIFI_PASSWORD. */
   ssid: string | undefined;
   concurrency: number;
+  /** Control requests awaiting a reply at once (Campaign maxRequestsInFlight). */
+  requestsInFlight: number;
   /** Stop at VERIFIED instead of applying. */
   verifyOnly: boolean;
 }
@@ -165,6 +167,7 @@ export async function push(io: CliIo, o: PushOptions): Promise<number> {
       signed,
       targets: o.targets,
       concurrency: o.concurrency,
+      maxRequestsInFlight: o.requestsInFlight,
       methods: providers,
       policy: o.verifyOnly ? "verify-only" : "verify-and-apply",
     });
