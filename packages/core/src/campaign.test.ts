@@ -184,6 +184,33 @@ describe("Campaign of 20 nodes", () => {
     expect(late).toEqual([]);
   });
 
+  it("should run at most meshTransfersAtOnce unicast mesh transfers, each from UpdateStart to its last chunk", async () => {
+    const h = await setup({ nodes: 12, image: { size: 6 * 1024 } });
+    const report = await h.clock.run(h.campaign({ concurrency: 12, meshTransfersAtOnce: 3 }).run());
+    expect(report).toMatchObject({ done: 12, failed: 0, pending: 0 });
+    // Each node's window in the packet log: its UpdateStart to the last DataFrame sent to it.
+    const windows = new Map<number, [number, number]>();
+    h.network.log.forEach((p, i) => {
+      if (p.src !== 0x0001) return;
+      if (p.frame.opcode === Opcode.UpdateStart && !windows.has(p.dst)) windows.set(p.dst, [i, i]);
+      if (p.frame.opcode === Opcode.DataFrame && windows.has(p.dst)) windows.get(p.dst)![1] = i;
+    });
+    expect(windows.size).toBe(12);
+    let most = 0;
+    for (let i = 0; i < h.network.log.length; i++) {
+      most = Math.max(most, [...windows.values()].filter(([a, b]) => a <= i && i <= b).length);
+    }
+    expect(most).toBe(3);
+    expect(h.fleet.nodes.every((n) => n.firmware.version === "2.0.0")).toBe(true);
+  });
+
+  it("should refuse a meshTransfersAtOnce that is not a whole number of at least 1", async () => {
+    const h = await setup({ nodes: 1 });
+    expect(() => h.campaign({ meshTransfersAtOnce: 0 })).toThrow(
+      "meshTransfersAtOnce 0 is not a whole number of at least 1"
+    );
+  });
+
   it("should refuse a concurrency that is not a whole number of at least 1", async () => {
     const h = await setup({ nodes: 2 });
     for (const concurrency of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {

@@ -37,6 +37,7 @@ import {
   type TargetReport,
 } from "./distributor/types.js";
 import { signImage, type SignedManifest } from "./signing.js";
+import { Slots } from "./slots.js";
 import type { ControlTransport, MeshAddress } from "./transport.js";
 
 /** Relays: updated nodes serve their neighbours over ESP-NOW. */
@@ -66,6 +67,12 @@ export interface CampaignOptions extends Partial<DistributorOptions> {
    * has more (see ControlLinkOptions).
    */
   readonly maxRequestsInFlight?: number;
+  /**
+   * Unicast mesh transfers (the mesh method without a group) running at once (default 4). They
+   * share the gateway, so more at once is no faster, and a node that waits too long between
+   * chunks ends its session with TIMEOUT.
+   */
+  readonly meshTransfersAtOnce?: number;
   readonly clock?: Clock;
   /** Cancels the campaign. */
   readonly signal?: AbortSignal;
@@ -200,6 +207,7 @@ export class Campaign extends EventTarget {
   readonly #sessionIds: () => number;
   readonly #records = new Map<MeshAddress, TargetRecord>();
   readonly #concurrency: number;
+  readonly #meshTransfers: Slots;
   readonly #offlineRetryMs: number;
   readonly #offlineGiveUpMs: number;
   readonly #group: MeshAddress | undefined;
@@ -229,6 +237,7 @@ export class Campaign extends EventTarget {
       targets,
       concurrency,
       maxRequestsInFlight,
+      meshTransfersAtOnce,
       clock,
       signal,
       offlineRetryMs,
@@ -241,6 +250,7 @@ export class Campaign extends EventTarget {
     this.options = Object.freeze({ ...DISTRIBUTOR_DEFAULTS, ...stripUndefined(engine) });
     this.clock = clock ?? realClock;
     this.link = new ControlLink(transport, this.clock, { maxInFlight: maxRequestsInFlight });
+    this.#meshTransfers = new Slots(meshTransfersAtOnce ?? 4, "meshTransfersAtOnce");
     this.image = image;
     this.signed = signed;
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
@@ -416,6 +426,7 @@ export class Campaign extends EventTarget {
       options: this.options,
       emit: (e) => this.#emit(e),
       newSessionId: this.#sessionIds,
+      meshTransfers: this.#meshTransfers,
     };
   }
 

@@ -43,6 +43,7 @@ export {
   type MemoryNetworkOptions,
   type MemoryPacket,
 } from "./memory-transport.js";
+export { Slots } from "./slots.js";
 export { backoffDelay, ControlLink, NoReplyError, type ControlLinkOptions, type RetryOptions } from "./distributor/link.js";
 export {
   meshTransfer,

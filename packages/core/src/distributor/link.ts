@@ -5,6 +5,7 @@
 import { decodeVendor, type VendorFrame, type VendorMessage } from "@meshota/proto";
 import type { Clock } from "../clock.js";
 import { CancelledError, MeshotaCoreError, TransportError } from "../errors.js";
+import { Slots } from "../slots.js";
 import type { ControlTransport, MeshAddress } from "../transport.js";
 
 /** Retry timing of one request. */
@@ -63,10 +64,7 @@ export interface ControlLinkOptions {
 /** The distributor's side of the control plane. */
 export class ControlLink {
   readonly #waiters = new Set<Waiter>();
-  readonly #maxInFlight: number;
-  #inFlight = 0;
-  /** Requests waiting for a slot, oldest first. */
-  readonly #turns: (() => void)[] = [];
+  readonly #slots: Slots;
   readonly #listeners = new Set<(src: MeshAddress, message: VendorMessage) => void>();
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
@@ -78,45 +76,14 @@ export class ControlLink {
     readonly clock: Clock,
     options: ControlLinkOptions = {}
   ) {
-    const max = options.maxInFlight ?? 4;
-    if (!(Number.isInteger(max) && max >= 1)) {
-      throw new RangeError(`maxInFlight ${max} is not a whole number of at least 1`);
-    }
-    this.#maxInFlight = max;
+    this.#slots = new Slots(options.maxInFlight ?? 4, "maxInFlight");
   }
 
   /** Requests awaiting a reply right now. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#slots.used;
   }
 
-  /** Waits for a free request slot (FIFO); rejects with CancelledError when `signal` aborts. */
-  async #acquire(signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
-    if (this.#inFlight < this.#maxInFlight) {
-      this.#inFlight++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const turn = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.#turns.splice(this.#turns.indexOf(turn), 1);
-        reject(new CancelledError("cancelled", { cause: signal?.reason }));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#turns.push(turn);
-    });
-  }
-
-  /** Hands the slot to the next waiting request, or frees it. */
-  #release(): void {
-    const next = this.#turns.shift();
-    if (next) next();
-    else this.#inFlight--;
-  }
 
   /** Starts the receive loop (idempotent). */
   open(): void {
@@ -180,7 +147,7 @@ export class ControlLink {
       if (signal?.aborted) throw new CancelledError("cancelled", { cause: signal.reason });
       if (attempt > 1) await this.clock.sleep(backoffDelay(attempt - 1, retry), signal);
       // The slot is held from the send until the reply or the timeout, not across the backoff.
-      await this.#acquire(signal);
+      await this.#slots.acquire(signal);
       const waiter = {} as Waiter;
       const replied = new Promise<VendorMessage>((resolve) => {
         Object.assign(waiter, { src: dst, accept, resolve });
@@ -210,7 +177,7 @@ export class ControlLink {
         timer.abort();
         signal?.removeEventListener("abort", onAbort);
         this.#waiters.delete(waiter);
-        this.#release();
+        this.#slots.release();
       }
     }
     throw new NoReplyError(dst, what, retry.attempts, { cause: lastError });

@@ -17,6 +17,7 @@ import { CancelledError } from "../errors.js";
 import { chipById, formatChipRevision } from "../image/chips.js";
 import type { EspImage } from "../image/reader.js";
 import type { SignedManifest } from "../signing.js";
+import type { Slots } from "../slots.js";
 import type { ControlTransport, MeshAddress } from "../transport.js";
 import { NoReplyError, type ControlLink, type RetryOptions } from "./link.js";
 import { meshTransfer } from "./mesh-transfer.js";
@@ -149,6 +150,8 @@ export interface RunContext {
   readonly emit: (event: DistributorEvent) => void;
   /** Draws the id of a new session (default newSessionId: random). */
   readonly newSessionId?: () => number;
+  /** Turns for unicast mesh transfers, shared by the campaign's targets (default: no limit). */
+  readonly meshTransfers?: Slots;
 }
 
 /** Ways a campaign changes one run (relays, group transfers). */
@@ -249,10 +252,15 @@ async function runSteps(run: TargetRun, record: TargetRecord, signal: AbortSigna
       );
       run.set("failed");
     }
+  } finally {
+    run.releaseMeshTurn();
   }
 }
 
 class TargetRun {
+  /** The mesh transfer turn this run holds, if any. */
+  #meshTurn: Slots | undefined;
+
   constructor(
     readonly record: TargetRecord,
     readonly ctx: RunContext,
@@ -262,6 +270,12 @@ class TargetRun {
 
   get o(): DistributorOptions {
     return this.ctx.options;
+  }
+
+  /** Gives the mesh transfer turn back (idempotent). */
+  releaseMeshTurn(): void {
+    this.#meshTurn?.release();
+    this.#meshTurn = undefined;
   }
 
   set(state: TargetState): void {
@@ -366,6 +380,14 @@ class TargetRun {
     if (r.sessionId === 0 || !ACTIVE.has(info.phase)) r.sessionId = this.hooks.sessionId ?? (this.ctx.newSessionId ?? newSessionId)();
     const target = { address: r.address, info, sessionId: r.sessionId };
 
+    // Unicast mesh transfers share the gateway's few segmented sends: with many at once each
+    // node gets chunks so rarely that its receive timeout ends the session. The turn is taken
+    // before UpdateStart, since the node starts its timeout then.
+    if (provider.method === Method.MESH && !this.hooks.transfer && this.ctx.meshTransfers) {
+      await this.ctx.meshTransfers.acquire(this.signal);
+      this.#meshTurn = this.ctx.meshTransfers;
+    }
+
     this.set("starting");
     if (provider.credentials) {
       const st = await this.#status(
@@ -416,6 +438,7 @@ class TargetRun {
         await this.#meshTransfer(params.case === "mesh" ? params.value.chunkSize : this.#meshChunkSize(info));
       }
     }
+    this.releaseMeshTurn();
     await this.#waitVerified();
     this.set("verified");
     if (this.hooks.afterVerified) {
