@@ -104,6 +104,8 @@ export interface CampaignPlan {
   readonly concurrency?: number;
   /** Control requests awaiting a reply at once (default: the campaign's, 4). */
   readonly maxRequestsInFlight?: number;
+  /** Unicast mesh transfers at once (default: the campaign's, 4). */
+  readonly meshTransfersAtOnce?: number;
   /** Simulated time limit, ms (default 30 min). */
   readonly limitMs?: number;
   readonly onEvent?: (event: CampaignEvent, now: number) => void;
@@ -334,6 +336,7 @@ export class Scenario {
       targets: this.addresses,
       concurrency: plan.concurrency ?? 8,
       maxRequestsInFlight: plan.maxRequestsInFlight,
+      meshTransfersAtOnce: plan.meshTransfersAtOnce,
       methods: await this.methods(plan.image),
       offlineGiveUpMs: 60_000,
       ...(plan.relays === false ? {} : { relay: { neighbours: this.relayNeighbours(), channel: sim.options.espnowChannel, payloadSize: 226 } }),
