@@ -315,10 +315,35 @@ static void test_store_failure_gets_storage(void **state)
     t->host.port.kv_set = flaky_kv_set;
     kv_fail_after = 0;
     expect_refused(EC(STORAGE));
-    kv_fail_after = 2; /* session record, then the first erase's record, then the bitmap */
+    kv_fail_after = 2; /* the session record at the start and on the first chunk */
     mt_control(t, MESHOTA_OP_UPDATE_START, &start);
     expect_status(PH(STARTING), EC(NONE));
-    mt_send_chunk(t, SESSION, img, img_len, CHUNK, 0);
+    for (uint32_t i = 0; i + 1 < MESHOTA_PERSIST_EVERY_CHUNKS; i++) {
+        mt_send_chunk(t, SESSION, img, img_len, CHUNK, i);
+    }
+    assert_int_equal(meshota_node_phase(&t->node), PH(RECEIVING));
+    /* The first save of the bitmap fails. */
+    mt_send_chunk(t, SESSION, img, img_len, CHUNK, MESHOTA_PERSIST_EVERY_CHUNKS - 1);
+    expect_status(PH(FAILED), EC(STORAGE));
+    t->host.port.kv_set = real_kv_set;
+}
+
+/* The last chunk's save comes before the node says it is complete: when it fails, the node fails
+ * instead of telling the sender it needs nothing more. */
+static void test_store_failure_at_the_last_chunk_gets_storage(void **state)
+{
+    (void)state;
+    assert_true(chunk_count() > MESHOTA_PERSIST_EVERY_CHUNKS);
+    assert_true(chunk_count() % MESHOTA_PERSIST_EVERY_CHUNKS != 0);
+    real_kv_set = t->host.port.kv_set;
+    t->host.port.kv_set = flaky_kv_set;
+    kv_fail_after = 3; /* two session records and the periodic save, then the last one */
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    for (uint32_t i = 0; i + 1 < chunk_count(); i++) {
+        mt_send_chunk(t, SESSION, img, img_len, CHUNK, i);
+    }
+    assert_int_equal(meshota_node_phase(&t->node), PH(RECEIVING));
+    mt_send_chunk(t, SESSION, img, img_len, CHUNK, chunk_count() - 1);
     expect_status(PH(FAILED), EC(STORAGE));
     t->host.port.kv_set = real_kv_set;
 }
@@ -402,6 +427,7 @@ int main(void)
         T(test_image_disagreeing_with_manifest_gets_manifest_mismatch),
         T(test_flash_write_failure_gets_flash),
         T(test_store_failure_gets_storage),
+        T(test_store_failure_at_the_last_chunk_gets_storage),
         T(test_crypto_failure_gets_internal),
         T(test_silent_sender_gets_timeout_and_silent_distributor_wrong_channel),
         T(test_relay_without_image_gets_no_image),

@@ -1,5 +1,6 @@
 /* Power cut at 100 points of a transfer: every run resumes to a byte-exact image, re-receives
- * only what was not persisted, and never touches the running image. */
+ * only what was not persisted, and never touches the running image. How often the received-chunk
+ * bitmap is saved, and what a cut between two saves costs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,8 +166,12 @@ static void test_power_cut_resumes_byte_exact(void **state)
             mt_control(t, MESHOTA_OP_UPDATE_START, &start);
             assert_int_equal(mt_last_status(t).phase, PH(STARTING));
         } else {
-            /* Only the chunk in flight at the cut may be lost. */
-            assert_true(t->node.chunks_done + 1 >= held_in_ram);
+            /* The bitmap is saved every MESHOTA_PERSIST_EVERY_CHUNKS chunks and with the last:
+             * the cut loses the chunks since the last save, never claims one more. */
+            assert_true(t->node.chunks_done <= held_in_ram);
+            assert_true(held_in_ram - t->node.chunks_done <= MESHOTA_PERSIST_EVERY_CHUNKS);
+            assert_true(t->node.chunks_done % MESHOTA_PERSIST_EVERY_CHUNKS == 0 ||
+                        t->node.chunks_done == n_chunks());
         }
         uint32_t held = t->node.chunks_done;
         uint32_t resent = 0;
@@ -204,7 +209,8 @@ static void test_new_session_after_power_cut_discards_old_progress(void **state)
         mt_send_chunk(t, 0xAAAA, img, img_len, CHUNK, i);
     }
     mt_node_reboot(t);
-    assert_int_equal(meshota_node_bytes_done(&t->node), 40 * CHUNK);
+    /* The bitmap was last saved at chunk MESHOTA_PERSIST_EVERY_CHUNKS. */
+    assert_int_equal(meshota_node_bytes_done(&t->node), MESHOTA_PERSIST_EVERY_CHUNKS * CHUNK);
     meshota_v1_UpdateCancel c = {.session_id = 0xAAAA};
     mt_control(t, MESHOTA_OP_UPDATE_CANCEL, &c);
     /* Another image, another session: no chunk of the old one counts. */
@@ -231,11 +237,122 @@ static void test_new_session_after_power_cut_discards_old_progress(void **state)
     free(t);
 }
 
+/* Chunks 0 ... 40 are written, power fails: the bitmap saved at chunk 32 holds 0 ... 31, so the
+ * node asks for 32 ... 40 again (and the rest), writes them over their own bytes, and the image
+ * verifies. */
+static void test_power_cut_after_chunk_40_fetches_32_to_40_again(void **state)
+{
+    (void)state;
+    _Static_assert(MESHOTA_PERSIST_EVERY_CHUNKS == 32, "the chunk numbers assume the default");
+    t = calloc(1, sizeof(*t));
+    params = mt_image_defaults();
+    img_len = mt_image_build(&params, img, sizeof(img));
+    mt_node_open(t, 64 * 1024, 7);
+    mt_start_for(&params, img, img_len, 0x4040, CHUNK, &start);
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    for (uint32_t i = 0; i <= 40; i++) {
+        mt_send_chunk(t, 0x4040, img, img_len, CHUNK, i);
+    }
+    assert_int_equal(meshota_node_bytes_done(&t->node), 41 * CHUNK);
+    mt_node_reboot(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(RECEIVING));
+    assert_int_equal(meshota_node_bytes_done(&t->node), 32 * CHUNK);
+    /* Chunks 32 ... 40 are in flash already, only not recorded. */
+    static uint8_t got[32768];
+    assert_int_equal(meshota_host_read_slot(&t->host, 1, 32 * CHUNK, got, 9 * CHUNK), MESHOTA_OK);
+    assert_memory_equal(got, img + 32 * CHUNK, 9 * CHUNK);
+
+    /* The node reports 32 ... 99 missing; repair() sends exactly those. */
+    size_t before = t->n_sent;
+    assert_int_equal(repair(), n_chunks() - 32);
+    static meshota_v1_DataFrame r;
+    const mt_sent_t *report = &t->sent[before % MT_SENT_MAX];
+    assert_true(meshota_decode(meshota_v1_DataFrame_fields, &r, report->data + 1, report->len - 1,
+                               NULL));
+    assert_int_equal(r.which_body, meshota_v1_DataFrame_missing_tag);
+    assert_int_equal(r.body.missing.missing_total, n_chunks() - 32);
+    if (r.body.missing.ranges_count > 0) {
+        assert_int_equal(r.body.missing.ranges[0].first, 32);
+    } else {
+        assert_int_equal(r.body.missing.base_index, 32);
+    }
+    mt_poll_verify(t);
+    assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+    assert_int_equal(meshota_host_read_slot(&t->host, 1, 0, got, img_len), MESHOTA_OK);
+    assert_memory_equal(got, img, img_len);
+    assert_true(mt_running_intact(t));
+    mt_node_close(t);
+    free(t);
+}
+
+/* Key-value writes of one transfer, counted at the port. */
+static unsigned kv_session_sets;
+static unsigned kv_bitmap_sets;
+static meshota_err_t (*real_kv_set)(void *, const char *, const void *, size_t);
+
+static meshota_err_t counting_kv_set(void *ctx, const char *key, const void *buf, size_t len)
+{
+    if (strcmp(key, "ota.bmap") == 0) {
+        kv_bitmap_sets++;
+    } else {
+        assert_string_equal(key, "ota.sess");
+        kv_session_sets++;
+    }
+    return real_kv_set(ctx, key, buf, len);
+}
+
+/* A whole transfer writes the session record four times (start, first chunk, verifying,
+ * verified) and the bitmap every MESHOTA_PERSIST_EVERY_CHUNKS chunks and with the last chunk:
+ * nothing per chunk or per erased sector. */
+static void test_transfer_saves_the_bitmap_every_32_chunks(void **state)
+{
+    (void)state;
+    _Static_assert(MESHOTA_PERSIST_EVERY_CHUNKS == 32, "the table assumes the default");
+    static const struct {
+        uint32_t image_size;
+        uint32_t chunk;
+        uint32_t chunks;
+        unsigned bitmap_sets;
+    } cases[] = {
+        {20000, 200, 100, 4},       /* at 32, 64, 96 and the last */
+        {20000, 625, 32, 1},        /* the 32nd is the last */
+        {20000, 1000, 20, 1},       /* the last only */
+        {1572864, 1024, 1536, 48},  /* 1.5 MB in stream-unit chunks */
+    };
+    static uint8_t big[1572864];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        uint32_t chunk = cases[c].chunk;
+        mt_image_params_t p = mt_image_defaults();
+        p.size = cases[c].image_size;
+        size_t len = mt_image_build(&p, big, sizeof(big));
+        assert_int_equal(len, cases[c].image_size);
+        assert_int_equal((len + chunk - 1) / chunk, cases[c].chunks);
+        t = calloc(1, sizeof(*t));
+        mt_node_open(t, 1600 * 1024, 9);
+        real_kv_set = t->host.port.kv_set;
+        t->host.port.kv_set = counting_kv_set;
+        kv_session_sets = kv_bitmap_sets = 0;
+        mt_start_for(&p, big, len, 0x5000 + (uint32_t)c, chunk, &start);
+        mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+        for (uint32_t i = 0; i < cases[c].chunks; i++) {
+            mt_send_chunk(t, start.session_id, big, len, chunk, i);
+        }
+        mt_poll_verify(t);
+        assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+        assert_int_equal(kv_session_sets, 4);
+        assert_int_equal(kv_bitmap_sets, cases[c].bitmap_sets);
+        mt_node_close(t);
+        free(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_power_cut_resumes_byte_exact),
         cmocka_unit_test(test_new_session_after_power_cut_discards_old_progress),
+        cmocka_unit_test(test_power_cut_after_chunk_40_fetches_32_to_40_again),
+        cmocka_unit_test(test_transfer_saves_the_bitmap_every_32_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,19 +192,29 @@ static size_t bitmap_bytes(const meshota_node_t *n)
     return (n->s.chunk_count + 7u) / 8u;
 }
 
-static meshota_err_t persist_bitmap(meshota_node_t *n)
+/* Save the bitmap when it holds chunks the saved one lacks. Every set bit is a chunk already
+ * written, so the saved bitmap can lack chunks but never claim one. */
+static meshota_err_t save_bitmap(meshota_node_t *n)
 {
+    if (n->unsaved_chunks == 0) {
+        return MESHOTA_OK;
+    }
     uint32_t id = n->s.session_id;
     for (int i = 0; i < 4; i++) {
         n->bmap_rec[i] = (uint8_t)(id >> (8 * i));
     }
-    return n->port->kv_set(n->port->ctx, KEY_BITMAP, n->bmap_rec, 4 + bitmap_bytes(n));
+    meshota_err_t err = n->port->kv_set(n->port->ctx, KEY_BITMAP, n->bmap_rec, 4 + bitmap_bytes(n));
+    if (err == MESHOTA_OK) {
+        n->unsaved_chunks = 0;
+    }
+    return err;
 }
 
 static void clear_bitmap(meshota_node_t *n)
 {
     memset(n->bmap_rec, 0, sizeof(n->bmap_rec));
     n->chunks_done = 0;
+    n->unsaved_chunks = 0;
 }
 
 static void load_bitmap(meshota_node_t *n)
@@ -224,10 +234,19 @@ static void load_bitmap(meshota_node_t *n)
         clear_bitmap(n);
         return;
     }
+    uint32_t end = 0;
     for (uint32_t i = 0; i < n->s.chunk_count; i++) {
-        n->chunks_done += (uint32_t)mo_bit_get(BITMAP(n), i);
+        if (mo_bit_get(BITMAP(n), i)) {
+            n->chunks_done++;
+            end = (i + 1u) * n->s.chunk_size;
+        }
     }
     /* Bits past chunk_count are never set by this code; ignore any that are. */
+    /* Erase progress is not saved as it goes: the slot is erased forward from 0 before each
+     * write, so every sector up to the last held chunk's was erased, and above it lie only
+     * chunks the bitmap lacks, which are fetched again. (Past the image end nothing is
+     * written, so rounding a short last chunk up to a whole one is harmless.) */
+    n->s.erased_upto = (end + MESHOTA_SECTOR_SIZE - 1u) / MESHOTA_SECTOR_SIZE * MESHOTA_SECTOR_SIZE;
 }
 
 static void set_phase(meshota_node_t *n, meshota_v1_Phase phase)
@@ -235,6 +254,9 @@ static void set_phase(meshota_node_t *n, meshota_v1_Phase phase)
     mo_log(n, MESHOTA_LOG_DEBUG, "session %08x phase %d -> %d", (unsigned)n->s.session_id,
            n->s.phase, phase);
     n->s.phase = (uint8_t)phase;
+    /* Chunks first. Only a failure leaves RECEIVING with chunks unsaved (the last chunk saves
+     * them), and then they are kept for the status report after a restart. */
+    (void)save_bitmap(n);
     if (persist_session(n) != MESHOTA_OK) {
         mo_log(n, MESHOTA_LOG_ERROR, "persisting phase %d failed", phase);
     }
@@ -343,8 +365,8 @@ static ecode_t ensure_erased(meshota_node_t *n, uint32_t end)
         MESHOTA_OK) {
         return ERR(FLASH);
     }
-    n->s.erased_upto = to;
-    return persist_session(n) == MESHOTA_OK ? ERR(NONE) : ERR(STORAGE);
+    n->s.erased_upto = to; /* Not saved: load_bitmap derives it after a restart. */
+    return ERR(NONE);
 }
 
 static ecode_t write_at(meshota_node_t *n, uint32_t off, const uint8_t *data, size_t len)
@@ -357,15 +379,19 @@ static ecode_t write_at(meshota_node_t *n, uint32_t off, const uint8_t *data, si
                                                                             : ERR(FLASH);
 }
 
-/* Mark chunk @p index held and persist; enters verifying when the image is complete. */
+/* Mark the written chunk @p index held; the bitmap is saved every MESHOTA_PERSIST_EVERY_CHUNKS
+ * chunks and with the last one, before the sender is told the image is complete (an ESP-NOW
+ * distributor sends nothing more to a node that said so). */
 static ecode_t mark_held(meshota_node_t *n, uint32_t index)
 {
     mo_bit_set(BITMAP(n), index);
     n->chunks_done++;
-    if (persist_bitmap(n) != MESHOTA_OK) {
+    n->net_failures = 0;
+    if ((++n->unsaved_chunks >= MESHOTA_PERSIST_EVERY_CHUNKS ||
+         n->chunks_done == n->s.chunk_count) &&
+        save_bitmap(n) != MESHOTA_OK) {
         return ERR(STORAGE);
     }
-    n->net_failures = 0;
     return ERR(NONE);
 }
 
@@ -399,7 +425,7 @@ static ecode_t store_chunk(meshota_node_t *n, uint32_t session, uint32_t index,
         set_phase(n, PHASE(RECEIVING));
     }
     if (mo_bit_get(BITMAP(n), index)) {
-        return ERR(NONE); /* Duplicate: already written and persisted. */
+        return ERR(NONE); /* Duplicate: already written. */
     }
     ecode_t e = write_at(n, off, data, len);
     if (e == ERR(NONE)) {
@@ -1067,6 +1093,8 @@ void meshota_node_on_data(meshota_node_t *n, meshota_bearer_t bearer, const mesh
 static void net_drop(meshota_node_t *n, ecode_t why)
 {
     stop_transport(n, why);
+    /* A pause of unknown length: keep what came in. */
+    (void)save_bitmap(n);
     n->net_failures++;
     n->net_retry_at_ms = now_ms(n) + (uint64_t)MESHOTA_NET_BACKOFF_MS * n->net_failures;
     if (n->net_failures > MESHOTA_NET_MAX_RETRIES && is_receiving(n)) {

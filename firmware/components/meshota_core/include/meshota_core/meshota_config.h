@@ -31,9 +31,20 @@
 #define MESHOTA_SECTOR_SIZE 4096
 #endif
 
-/** Bookkeeping unit of stream methods (Wi-Fi/HTTP): progress is persisted per unit. */
+/** Bookkeeping unit of stream methods (Wi-Fi/HTTP): the stream's chunk, counted and persisted
+ *  like any other chunk. */
 #ifndef MESHOTA_STREAM_UNIT
 #define MESHOTA_STREAM_UNIT 1024
+#endif
+
+/** Chunks written between two saves of the received-chunk bitmap to the key-value store.
+ *  It is also saved when the last chunk is in, when the connection of a TCP or stream session
+ *  drops, and on every phase change (failure included). A power cut loses at most this many
+ *  chunks: they are fetched and written again (with the same bytes; re-programming identical
+ *  data is harmless on NOR flash, and with flash encryption it gives the same ciphertext).
+ *  1 saves after every chunk, as a wear-free store would allow. */
+#ifndef MESHOTA_PERSIST_EVERY_CHUNKS
+#define MESHOTA_PERSIST_EVERY_CHUNKS 32
 #endif
 
 /** Most relay targets (RelayStart.targets bound in control.options); a lower value refuses longer
@@ -120,6 +131,9 @@
 #endif
 #if MESHOTA_MAX_CHUNKS % 8 != 0
 #error "MESHOTA_MAX_CHUNKS must be a multiple of 8"
+#endif
+#if MESHOTA_PERSIST_EVERY_CHUNKS < 1 || MESHOTA_PERSIST_EVERY_CHUNKS > 65535
+#error "MESHOTA_PERSIST_EVERY_CHUNKS must be 1 ... 65535"
 #endif
 #if MESHOTA_STREAM_UNIT > MESHOTA_MAX_CHUNK_SIZE
 #error "MESHOTA_STREAM_UNIT must fit the chunk buffer"

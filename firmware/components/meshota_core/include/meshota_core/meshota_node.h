@@ -114,6 +114,7 @@ typedef struct meshota_node {
     meshota_running_t running;
     meshota_session_t s;
     uint32_t chunks_done;
+    uint16_t unsaved_chunks;        /**< Chunks held in RAM that the saved bitmap lacks. */
     uint8_t transport_up;           /**< The side channel of the session was started. */
     uint8_t heard;                  /**< Anything was heard from the distributor. */
     uint8_t net_failures;           /**< Consecutive connection failures without progress. */
@@ -183,7 +184,8 @@ void meshota_node_poll(meshota_node_t *node);
 meshota_v1_Phase meshota_node_phase(const meshota_node_t *node);
 /** @return the error of the current session, ERROR_CODE_NONE when none. */
 meshota_v1_ErrorCode meshota_node_error(const meshota_node_t *node);
-/** @return image bytes written and persisted. */
+/** @return image bytes written. After a power cut it falls back to what was persisted: at most
+ *  MESHOTA_PERSIST_EVERY_CHUNKS chunks less. */
 uint32_t meshota_node_bytes_done(const meshota_node_t *node);
 /** @return the running firmware identity as read at init. */
 const meshota_running_t *meshota_node_running(const meshota_node_t *node);
