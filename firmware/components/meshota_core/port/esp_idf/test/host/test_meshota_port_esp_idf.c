@@ -520,6 +520,38 @@ static void encrypted_slot_writes_a_short_image_as_one_padded_block(void **state
     assert_events(want, 1);
 }
 
+/* After a power cut the core writes again the chunks it wrote but had not yet recorded. The port
+ * hands the same bytes to the same addresses, the padded last block included, and keeps no
+ * record of written blocks that would refuse them: NOR flash programmed with the bits it holds
+ * stays as it is, and flash encryption turns the same plaintext at the same address into the
+ * same ciphertext. */
+static void chunks_written_again_leave_the_slot_as_it_was(void **state)
+{
+    (void)state;
+    s_ota1.encrypted = true;
+    boot(&s_ota0);
+    memset(s_mem[1], 0xFF, 8192);
+    uint8_t chunk[1440];
+    for (size_t i = 0; i < sizeof(chunk); i++) {
+        chunk[i] = (uint8_t)(i * 7u);
+    }
+    uint8_t tail[100];
+    memset(tail, 0x5C, sizeof(tail));
+    static uint8_t first[8192];
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(s_p.flash_write(s_p.ctx, 0, chunk, sizeof(chunk)), MESHOTA_OK);
+        assert_int_equal(s_p.flash_write(s_p.ctx, 1440, tail, sizeof(tail)), MESHOTA_OK);
+        if (pass == 0) {
+            memcpy(first, s_mem[1], sizeof(first));
+        }
+    }
+    static const char *const want[] = {"W0+1440", "W5a0+96", "W600+16",
+                                       "W0+1440", "W5a0+96", "W600+16"};
+    assert_events(want, 6);
+    assert_memory_equal(s_mem[1], first, sizeof(first));
+    assert_memory_equal(&s_mem[1][1440], tail, sizeof(tail));
+}
+
 /* ---- rollback reported once -------------------------------------------------------------- */
 
 static void rollback_is_reported_on_the_one_boot_after_it(void **state)
@@ -642,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup(encrypted_slot_refuses_a_chunk_at_an_unaligned_offset, setup),
         cmocka_unit_test_setup(encrypted_slot_pads_the_last_block_of_the_image, setup),
         cmocka_unit_test_setup(encrypted_slot_writes_a_short_image_as_one_padded_block, setup),
+        cmocka_unit_test_setup(chunks_written_again_leave_the_slot_as_it_was, setup),
         cmocka_unit_test_setup(rollback_is_reported_on_the_one_boot_after_it, setup),
         cmocka_unit_test_setup(self_rejected_image_is_reported_as_rolled_back, setup),
         cmocka_unit_test_setup(confirmed_update_is_never_reported_as_rolled_back, setup),
