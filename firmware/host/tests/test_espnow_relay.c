@@ -321,6 +321,63 @@ static void test_relay_failed_send_leaves_chunk_to_repair_round(void **state)
     }
 }
 
+static void test_relay_whose_radio_never_takes_a_frame_ends_with_network(void **state)
+{
+    (void)state;
+    /* The driver's queue stays full (it no longer sends): the relay cannot go on, and must not
+     * stay RUNNING, which refuses every new session on the node with BUSY. */
+    uint64_t started = nodes[0]->host.clock_ms;
+    meshota_v1_RelayStatus st = run_paced_relay(0, MESHOTA_ERR_WOULD_BLOCK);
+    assert_int_equal(meshota_node_relay_phase(&nodes[0]->node),
+                     meshota_v1_RelayPhase_RELAY_PHASE_FAILED);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_FAILED);
+    assert_int_equal(st.error, EC(NETWORK));
+    assert_int_equal(radio.n_taken, 0);
+    /* Given up once nothing was taken for SILENT_ROUNDS + 1 report windows (6 s), not sooner. */
+    uint64_t stuck = (MESHOTA_RELAY_SILENT_ROUNDS + 1u) * (uint64_t)MESHOTA_RELAY_REPORT_WINDOW_MS;
+    uint64_t took = nodes[0]->host.clock_ms - started;
+    assert_true(took >= stuck);
+    assert_true(took <= stuck + 20);
+    /* The node can relay again (a radio that works now serves every target). */
+    nodes[0]->host.port.send = radio.send;
+    start_relay();
+    assert_int_equal(meshota_node_relay_phase(&nodes[0]->node),
+                     meshota_v1_RelayPhase_RELAY_PHASE_RUNNING);
+    st = run_relay(0, -1);
+    assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(st.targets_done, 3);
+}
+
+static void test_relay_slow_radio_is_not_given_up(void **state)
+{
+    (void)state;
+    /* One frame every 30 polls (300 ms): slow, but it goes on: the relay keeps sending. */
+    memset(&radio, 0, sizeof(radio));
+    radio.send = nodes[0]->host.port.send;
+    radio.busy = MESHOTA_ERR_WOULD_BLOCK;
+    nodes[0]->host.port.send = busy_radio_send;
+    start_relay();
+    for (int step = 0; step < 200000; step++) {
+        radio.room = step % 30 == 0 ? 1 : 0;
+        for (int i = 0; i < N; i++) {
+            nodes[i]->host.clock_ms += 10;
+            meshota_node_poll(&nodes[i]->node);
+        }
+        route(0, -1);
+        if (meshota_node_relay_phase(&nodes[0]->node) !=
+            meshota_v1_RelayPhase_RELAY_PHASE_RUNNING) {
+            break;
+        }
+    }
+    assert_int_equal(meshota_node_relay_phase(&nodes[0]->node),
+                     meshota_v1_RelayPhase_RELAY_PHASE_DONE);
+    assert_int_equal(nodes[0]->node.relay.error, EC(NONE));
+    for (int i = 1; i < N; i++) {
+        mt_poll_verify(nodes[i]);
+        assert_int_equal(meshota_node_phase(&nodes[i]->node), PH(VERIFIED));
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -331,6 +388,8 @@ int main(void)
         T(test_relay_start_while_running_is_busy_or_idempotent),
         T(test_relay_full_radio_queue_delays_chunks_in_order_none_skipped),
         T(test_relay_failed_send_leaves_chunk_to_repair_round),
+        T(test_relay_whose_radio_never_takes_a_frame_ends_with_network),
+        T(test_relay_slow_radio_is_not_given_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

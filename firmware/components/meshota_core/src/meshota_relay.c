@@ -9,6 +9,8 @@
  * The radio paces the relay: a send answered with MESHOTA_ERR_WOULD_BLOCK (the driver's transmit
  * queue is full) ends the poll, and the same frame is offered first at the next poll, so a
  * relay faster than the air loses nothing. Any other send failure is left to the repair rounds.
+ * A queue that takes nothing for RADIO_STUCK_MS (a driver that stopped sending) ends the relay
+ * with ERROR_CODE_NETWORK: a relay left RUNNING would refuse every new session with BUSY.
  */
 #include <string.h>
 
@@ -19,6 +21,11 @@
 #define RELAY(x) meshota_v1_RelayPhase_RELAY_PHASE_##x
 
 enum { TARGET_PENDING = 0, TARGET_DONE = 1, TARGET_FAILED = 2 };
+
+/* A report window (the relay sends nothing then) and as long again as a target may stay silent
+ * before it is given up on. */
+#define RADIO_STUCK_MS                                                                             \
+    ((MESHOTA_RELAY_SILENT_ROUNDS + 1u) * (uint32_t)MESHOTA_RELAY_REPORT_WINDOW_MS)
 
 /* RelayStatus with @p phase and @p error, counting the first @p n_targets targets. */
 static void relay_status(meshota_node_t *n, uint16_t to, meshota_v1_RelayPhase phase,
@@ -120,6 +127,7 @@ void mo_relay_start(meshota_node_t *n, uint16_t from)
     memset(r->want, 0xFF, (r->chunk_count + 7u) / 8u);
     r->sending = 1;
     r->info_due = 1;
+    r->taken_ms = (uint32_t)n->port->now_ms(n->port->ctx);
     mo_log(n, MESHOTA_LOG_INFO, "relaying session %08x to %u targets, %u chunks",
            (unsigned)r->session_id, r->n_targets, (unsigned)r->chunk_count);
     mo_send_relay_status(n, from, ERR(NONE));
@@ -200,8 +208,8 @@ void mo_relay_on_frame(meshota_node_t *n, const meshota_peer_t *from)
     const meshota_v1_MissingChunks *mc = &f->body.missing;
     for (uint32_t k = 0; k < 8u * mc->bitmap.size; k++) {
         uint32_t i = mc->base_index + k;
-        if (mo_bit_get(mc->bitmap.bytes, k) && i >= mc->base_index && i < r->chunk_count) {
-            mo_bit_set(r->want, i);
+        if (mo_bit_get(mc->bitmap.bytes, k) && i >= mc->base_index) {
+            want_range(r, i, 1);
         }
     }
     for (pb_size_t i = 0; i < mc->ranges_count; i++) {
@@ -238,6 +246,23 @@ static meshota_err_t send_chunk(meshota_node_t *n, uint32_t index)
     return mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &s_broadcast);
 }
 
+static void finish(meshota_node_t *n, meshota_v1_ErrorCode error);
+
+/* true when the radio's queue was full (@p e is MESHOTA_ERR_WOULD_BLOCK): the poll ends, and
+ * the relay too once the queue has taken nothing for RADIO_STUCK_MS. */
+static bool radio_full(meshota_node_t *n, meshota_err_t e, uint64_t now)
+{
+    meshota_relay_t *r = &n->relay;
+    if (e != MESHOTA_ERR_WOULD_BLOCK) {
+        r->taken_ms = (uint32_t)now;
+        return false;
+    }
+    if ((uint32_t)now - r->taken_ms >= RADIO_STUCK_MS) { /* 32 bits wrap safely here */
+        finish(n, ERR(NETWORK));
+    }
+    return true;
+}
+
 /* Sends the round's TransferInfo if it is due. false while the radio's transmit queue is full:
  * it is offered again at the next poll, and the report window starts once it is out. Any other
  * failure counts as sent (the round goes on; a target that missed it stays silent). */
@@ -245,7 +270,7 @@ static bool info_out(meshota_node_t *n, uint64_t now)
 {
     meshota_relay_t *r = &n->relay;
     if (r->info_due) {
-        if (send_info(n) == MESHOTA_ERR_WOULD_BLOCK) {
+        if (radio_full(n, send_info(n), now)) {
             return false;
         }
         r->info_due = 0;
@@ -290,8 +315,8 @@ void mo_relay_poll(meshota_node_t *n, uint64_t now)
             uint32_t i = r->cursor;
             if (mo_bit_get(r->want, i)) {
                 meshota_err_t e = send_chunk(n, i);
-                if (e == MESHOTA_ERR_WOULD_BLOCK) {
-                    return; /* The radio's queue is full: this chunk goes first next poll. */
+                if (radio_full(n, e, now)) {
+                    return; /* This chunk goes first next poll. */
                 }
                 if (e == MESHOTA_ERR_FLASH) {
                     finish(n, ERR(FLASH));

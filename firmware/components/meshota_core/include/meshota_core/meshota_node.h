@@ -102,6 +102,7 @@ typedef struct {
     uint32_t round;
     uint32_t cursor;                /**< Next chunk index to examine in the round. */
     uint64_t window_end_ms;         /**< End of the report window of the round. */
+    uint32_t taken_ms;              /**< Last send the radio did not refuse as full (or the start). */
     uint8_t n_targets;
     meshota_relay_target_t targets[MESHOTA_MAX_RELAY_TARGETS];
     uint8_t want[MESHOTA_MAX_CHUNKS / 8]; /**< Union of missing chunks for the next round. */
