@@ -427,7 +427,11 @@ class TargetRun {
       throw new TargetError(nodeFailure(st.error || ErrorCode.INTERNAL, "UpdateStart refused"));
     }
     this.#progress(st.bytesDone);
-    if (st.phase === Phase.PENDING_CONFIRM || st.phase === Phase.APPLYING) return this.#afterApply();
+    if (st.phase === Phase.PENDING_CONFIRM || st.phase === Phase.APPLYING) {
+      // Nothing to transfer: the turn is not held through the restart and the post-update test.
+      this.releaseMeshTurn();
+      return this.#afterApply();
+    }
     await provider.prepare?.(target);
 
     this.set("transferring");
