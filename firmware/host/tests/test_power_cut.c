@@ -285,6 +285,105 @@ static void test_power_cut_after_chunk_40_fetches_32_to_40_again(void **state)
     free(t);
 }
 
+/* The passive slot as a device has it: an older image, not erased. Programs a pattern (most
+ * bits 0) over the whole slot, so a chunk written where the session did not erase reads back
+ * wrong. */
+static void fill_passive_slot(void)
+{
+    static uint8_t old[4096];
+    for (size_t i = 0; i < sizeof(old); i++) {
+        old[i] = (uint8_t)(0x5A ^ (i * 7u));
+    }
+    for (uint32_t off = 0; off < 64u * 1024u; off += sizeof(old)) {
+        assert_int_equal(t->host.port.flash_write(t->host.port.ctx, off, old, sizeof(old)),
+                         MESHOTA_OK);
+    }
+}
+
+/* Chunks in order (@p reverse: last first, so the whole image is erased before chunk 0). */
+static void run_in_order_until_cut(bool reverse)
+{
+    mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+    for (uint32_t i = 0; i < n_chunks() && !t->host.dead; i++) {
+        mt_send_chunk(t, start.session_id, img, img_len, CHUNK, reverse ? n_chunks() - 1 - i : i);
+    }
+    for (int i = 0; i < 100 && !t->host.dead; i++) {
+        meshota_node_poll(&t->node);
+    }
+}
+
+/* Power fails at every flash and key-value operation of a transfer in turn (the erases, the
+ * chunk writes around each bitmap save at chunks 32, 64, 96, the last chunk, the phase
+ * records), over a slot that held an older image: each resumes to a byte-exact image, with the
+ * chunks since the last save asked for again and nothing saved asked for twice, so the erase
+ * progress derived from the saved bitmap at boot never skips a sector that still needs it. In
+ * reverse order the saved bitmap holds the image's end first, and the derived progress covers
+ * sectors that hold unsaved chunks. */
+static void test_power_cut_at_every_operation_in_order_and_reversed(void **state)
+{
+    (void)state;
+    t = calloc(1, sizeof(*t));
+    params = mt_image_defaults();
+    img_len = mt_image_build(&params, img, sizeof(img));
+    static uint8_t got[32768];
+    for (int reverse = 0; reverse < 2; reverse++) {
+        mt_node_open(t, 64 * 1024, 11);
+        fill_passive_slot();
+        uint32_t base = t->host.ops;
+        mt_start_for(&params, img, img_len, 0xD0D0, CHUNK, &start);
+        run_in_order_until_cut(reverse);
+        assert_int_equal(meshota_node_phase(&t->node), PH(VERIFIED));
+        uint32_t total_ops = t->host.ops - base;
+        mt_node_close(t);
+        for (uint32_t cut = 0; cut < total_ops; cut++) {
+            mt_node_open(t, 64 * 1024, 11);
+            fill_passive_slot();
+            meshota_host_cut_after(&t->host, cut);
+            run_in_order_until_cut(reverse);
+            assert_true(t->host.dead);
+            uint32_t held_in_ram = t->node.chunks_done;
+            mt_node_reboot(t);
+            assert_true(mt_running_intact(t));
+            if (meshota_node_phase(&t->node) == PH(NONE)) {
+                mt_control(t, MESHOTA_OP_UPDATE_START, &start);
+                assert_int_equal(mt_last_status(t).phase, PH(STARTING));
+            }
+            uint32_t held = t->node.chunks_done;
+            assert_true(held <= held_in_ram);
+            assert_true(held_in_ram - held <= MESHOTA_PERSIST_EVERY_CHUNKS);
+            /* What the node claims is in flash. */
+            for (uint32_t i = 0; i < n_chunks(); i++) {
+                if ((t->node.bmap_rec[4 + i / 8] >> (i % 8)) & 1u) {
+                    size_t len = i + 1 == n_chunks() ? img_len - i * CHUNK : CHUNK;
+                    assert_int_equal(meshota_host_read_slot(&t->host, 1, i * CHUNK, got, len),
+                                     MESHOTA_OK);
+                    if (memcmp(got, img + i * CHUNK, len) != 0) {
+                        fail_msg("reverse %d cut %u: chunk %u claimed but not in flash", reverse,
+                                 (unsigned)cut, (unsigned)i);
+                    }
+                }
+            }
+            uint32_t resent = 0;
+            for (int round = 0; round < 3 && (meshota_node_phase(&t->node) == PH(STARTING) ||
+                                              meshota_node_phase(&t->node) == PH(RECEIVING));
+                 round++) {
+                resent += repair();
+            }
+            assert_int_equal(resent, n_chunks() - held);
+            mt_poll_verify(t);
+            if (meshota_node_phase(&t->node) != PH(VERIFIED)) {
+                fail_msg("reverse %d cut %u of %u: phase %d error %d", reverse, (unsigned)cut,
+                         (unsigned)total_ops, meshota_node_phase(&t->node),
+                         meshota_node_error(&t->node));
+            }
+            assert_int_equal(meshota_host_read_slot(&t->host, 1, 0, got, img_len), MESHOTA_OK);
+            assert_memory_equal(got, img, img_len);
+            mt_node_close(t);
+        }
+    }
+    free(t);
+}
+
 /* Key-value writes of one transfer, counted at the port. */
 static unsigned kv_session_sets;
 static unsigned kv_bitmap_sets;
@@ -353,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_new_session_after_power_cut_discards_old_progress),
         cmocka_unit_test(test_power_cut_after_chunk_40_fetches_32_to_40_again),
         cmocka_unit_test(test_transfer_saves_the_bitmap_every_32_chunks),
+        cmocka_unit_test(test_power_cut_at_every_operation_in_order_and_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
