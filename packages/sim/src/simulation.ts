@@ -361,7 +361,8 @@ export class Simulation {
             if (end) this.#input(node, { kind: "stream-end", stream });
           },
           closed: (ok) => {
-            if (!ok) this.#input(node, { kind: "stream-end", stream, error: `GET ${o.url} from byte ${o.offset} failed` });
+            // The URL stays out of the text: the emulator logs it, and a URL may carry a token.
+            if (!ok) this.#input(node, { kind: "stream-end", stream, error: `GET from byte ${o.offset} failed` });
           },
         });
         e.stream = { id: stream, conn };
