@@ -36,6 +36,19 @@ beforeAll(async () => {
 });
 
 describe("meshota inspect", () => {
+  it("should name the flash frequency as the chip reads the header's code", async () => {
+    for (const [chip, freq] of [
+      [ChipId.ESP32C2, "60m"],
+      [ChipId.ESP32H2, "48m"],
+      [ChipId.ESP32C3, "80m"],
+    ] as const) {
+      await writeFile(join(dir, `freq-${chip}.bin`), await buildImage({ chip, size: 4096 }));
+      const io = capture(dir);
+      expect(await runCli(["inspect", "--json", `freq-${chip}.bin`], io)).toBe(0);
+      expect(JSON.parse(io.stdout).header.flashFreq, String(chip)).toBe(freq);
+    }
+  });
+
   it("should report every field of a valid image as JSON", async () => {
     const io = capture(dir);
     expect(await runCli(["inspect", "--json", "app.bin"], io)).toBe(0);
@@ -47,7 +60,7 @@ describe("meshota inspect", () => {
     expect(r.valid).toBe(true);
     expect(r.error).toBeNull();
     expect(r.chip).toEqual({ id: 9, name: "ESP32-S3" });
-    expect(r.header).toEqual({ segmentCount: 4, spiMode: "DIO", flashSize: "4MB", entryAddr: "0x403804a0", minChipRev: "v0.1", maxChipRev: "v1.99", hashAppended: true });
+    expect(r.header).toEqual({ segmentCount: 4, spiMode: "DIO", flashSize: "4MB", flashFreq: "80m", entryAddr: "0x403804a0", minChipRev: "v0.1", maxChipRev: "v1.99", hashAppended: true });
     expect(r.segments).toHaveLength(4);
     expect(r.segments[0]).toEqual({ index: 0, loadAddr: "0x3c000020", length: r.segments[0].length, fileOffset: 32 });
     expect(r.segments.reduce((n: number, s: { length: number }) => n + s.length, 0) + 24 + 4 * 8).toBeLessThanOrEqual(image.length);

@@ -5,6 +5,7 @@
 import {
   APP_DESC_MAGIC,
   APP_DESC_OFFSET,
+  ChipId,
   chipById,
   formatChipRevision,
   IMAGE_HEADER_MAGIC,
@@ -21,6 +22,20 @@ import {
 const SPI_MODES = ["QIO", "QOUT", "DIO", "DOUT", "FAST_READ", "SLOW_READ"] as const;
 /** Flash sizes of esp_image_flash_size_t. */
 const FLASH_SIZES = ["1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB"] as const;
+
+/**
+ * Flash frequencies of esp_image_spi_freq_t (codes 0, 1, 2, 0xF); the same code means another
+ * frequency on ESP32-C2 and ESP32-H2 (esptool's "Firmware Image Format" documentation).
+ */
+function flashFreq(chipId: number, code: number): string {
+  const table =
+    chipId === ChipId.ESP32C2
+      ? { 0: "30m", 1: "20m", 2: "15m", 15: "60m" }
+      : chipId === ChipId.ESP32H2
+        ? { 0: "24m", 1: "16m", 2: "12m", 15: "48m" }
+        : { 0: "40m", 1: "26m", 2: "20m", 15: "80m" };
+  return (table as Record<number, string>)[code] ?? `unknown (${code})`;
+}
 
 /** One segment as `inspect` reports it. */
 export interface InspectSegment {
@@ -46,6 +61,7 @@ export interface InspectReport {
     readonly segmentCount: number;
     readonly spiMode: string;
     readonly flashSize: string;
+    readonly flashFreq: string;
     readonly entryAddr: string;
     readonly minChipRev: string;
     readonly maxChipRev: string | null;
@@ -83,6 +99,7 @@ function describeHeader(h: ImageHeader): NonNullable<InspectReport["header"]> {
     segmentCount: h.segmentCount,
     spiMode: SPI_MODES[h.spiMode] ?? `unknown (${h.spiMode})`,
     flashSize: FLASH_SIZES[h.spiSize] ?? `unknown (${h.spiSize})`,
+    flashFreq: flashFreq(h.chipId, h.spiSpeed),
     entryAddr: hex(h.entryAddr, 8),
     minChipRev: formatChipRevision(h.minChipRevFull),
     maxChipRev: unlimited ? null : formatChipRevision(h.maxChipRevFull),
@@ -219,7 +236,7 @@ export function formatInspectReport(r: InspectReport): string {
   if (r.header) {
     const rev = r.header.maxChipRev ? `${r.header.minChipRev} to ${r.header.maxChipRev}` : `${r.header.minChipRev} and later`;
     row("Chip revision", rev);
-    row("Flash", `${r.header.spiMode}, ${r.header.flashSize}`);
+    row("Flash", `${r.header.spiMode}, ${r.header.flashSize}, ${r.header.flashFreq}`);
     row("Entry", r.header.entryAddr);
   }
   if (r.app) {
