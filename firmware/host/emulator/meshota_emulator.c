@@ -12,8 +12,10 @@
  * 3 TCP_DATA, 4 TCP_OPEN (node -> client, payload "host:port"), 5 TCP_CONNECTED (client ->
  * node), 6 TCP_CLOSE, 7 STREAM_OPEN (node -> client, "<offset> <url>"), 8 STREAM_DATA (client ->
  * node, image bytes), 9 STREAM_END (client -> node, empty or an error text), 10 STREAM_CLOSE
- * (node -> client), 16 COMMAND (client -> emulator, text), 17 REPLY (text), 18 EVENT (text),
- * 19 CLOCK (emulator -> client, u64 LE ms: when the node frames that follow were sent).
+ * (node -> client), 11 ESPNOW_BEGIN (node -> client, channel u8 then the peer's 6-byte MAC or
+ * nothing for any), 12 ESPNOW_END (node -> client), 16 COMMAND (client -> emulator, text),
+ * 17 REPLY (text), 18 EVENT (text), 19 CLOCK (emulator -> client, u64 LE ms: when the node
+ * frames that follow were sent).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,6 +55,8 @@ enum {
     KIND_STREAM_DATA = 8,
     KIND_STREAM_END = 9,
     KIND_STREAM_CLOSE = 10,
+    KIND_ESPNOW_BEGIN = 11,
+    KIND_ESPNOW_END = 12,
     KIND_COMMAND = 16,
     KIND_REPLY = 17,
     KIND_EVENT = 18,
@@ -72,6 +76,7 @@ typedef struct {
     meshota_node_config_t cfg;
     meshota_node_t node;
     double espnow_busy_ms;     /* the node's radio sends its queued ESP-NOW frames until then */
+    bool espnow_on;            /* between espnow_begin and espnow_end or the power going */
     struct {
         uint16_t id;           /* number of the current stream (peer of its frames) */
         bool open;
@@ -374,17 +379,31 @@ static void posix_stream_close(void *ctx)
     meshota_host_http_close(&e->http);
 }
 
+/* The client tunes the node's ESP-NOW station: it hears only its channel (and only the peer,
+ * when one is given), and nothing once ESP-NOW has ended, as esp_now_deinit leaves a radio. */
 static meshota_err_t node_espnow_begin(void *ctx, uint8_t channel, const uint8_t *peer)
 {
-    (void)ctx;
-    (void)channel;
-    (void)peer;
+    emu_node_t *e = ((meshota_host_t *)ctx)->user;
+    uint8_t p[7] = {channel};
+    if (peer != NULL) {
+        memcpy(p + 1, peer, 6);
+    }
+    e->espnow_on = true;
+    emit(e->addr, KIND_ESPNOW_BEGIN, 0, p, peer != NULL ? 7 : 1);
     return MESHOTA_OK;
+}
+
+static void espnow_off(emu_node_t *e)
+{
+    if (e->espnow_on) {
+        e->espnow_on = false;
+        emit(e->addr, KIND_ESPNOW_END, 0, NULL, 0);
+    }
 }
 
 static void node_espnow_end(void *ctx)
 {
-    (void)ctx;
+    espnow_off(((meshota_host_t *)ctx)->user);
 }
 
 /* ---- node lifecycle ------------------------------------------------------------------------- */
@@ -402,6 +421,7 @@ static emu_node_t *find(uint16_t addr)
 static meshota_err_t power_on(emu_node_t *e)
 {
     stream_reset(e); /* A restarted device has no stream; its old frames are dropped. */
+    espnow_off(e);   /* ... nor ESP-NOW until the core begins it again. */
     if (e->posix_net) {
         /* A restarted device has no open connections. */
         meshota_host_net_close(&e->net);
@@ -612,11 +632,15 @@ static void cmd_sha(emu_node_t *e, const char *which, uint32_t len)
     emit_text(KIND_REPLY, "ok %s", hex);
 }
 
-/* Restart nodes that asked for it (apply, rollback). */
+/* Restart nodes that asked for it (apply, rollback); a node whose power failed during a write
+ * (powercut after=) has lost its radio. */
 static void handle_restarts(void)
 {
     for (size_t i = 0; i < s_emu.n; i++) {
         emu_node_t *e = s_emu.nodes[i];
+        if (e->host.dead) {
+            espnow_off(e);
+        }
         if (e->on && e->host.restart_requested) {
             power_on(e);
             emit_text(KIND_EVENT, "restarted %04x phase=%d", e->addr, meshota_node_phase(&e->node));
@@ -739,6 +763,7 @@ static void command(const char *line)
             meshota_host_cut_after(&e->host, strtoll(v, NULL, 0));
         } else {
             e->on = false; /* RAM is gone; flash and store keep what was written */
+            espnow_off(e);
         }
         emit_text(KIND_REPLY, "ok");
     } else if (strcmp(verb, "restart") == 0) {

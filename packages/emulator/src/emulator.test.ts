@@ -4,11 +4,13 @@ import {
   create,
   encodeFrame,
   ErrorCode,
+  EspNowMethodSchema,
   ManifestSchema,
   manifestSigningBytes,
   Phase,
   RelayStartSchema,
   UpdateApplySchema,
+  UpdateCancelSchema,
   UpdateConfirmSchema,
   UpdateStartSchema,
   WifiMethodSchema,
@@ -17,7 +19,17 @@ import {
 } from "@meshota/proto";
 import { decodeFrame } from "@meshota/proto";
 import { buildAppImage } from "./app-image.fixture.js";
-import { decodeStreamOpen, defaultEmulatorPath, Emulator, emulatorAvailable, EmulatorFrameReader, encodeEmulatorFrame, FrameKind } from "./index.js";
+import {
+  decodeEspNowBegin,
+  decodeStreamOpen,
+  defaultEmulatorPath,
+  Emulator,
+  emulatorAvailable,
+  EmulatorFrameReader,
+  encodeEmulatorFrame,
+  FrameKind,
+  type EmulatorFrame,
+} from "./index.js";
 
 const haveBinary = emulatorAvailable();
 if (!haveBinary) {
@@ -86,6 +98,13 @@ describe("emulator frames", () => {
   it("should read the offset and URL of a stream open, and refuse anything else", () => {
     expect(decodeStreamOpen(new TextEncoder().encode("4096 http://img.local/a b.bin"))).toEqual({ offset: 4096, url: "http://img.local/a b.bin" });
     expect(() => decodeStreamOpen(new TextEncoder().encode("http://img.local/a.bin"))).toThrow(/is not "<offset> <url>"/);
+  });
+
+  it("should read the channel and the peer MAC of an ESP-NOW begin, and refuse other lengths", () => {
+    expect(decodeEspNowBegin(new Uint8Array([11, 2, 0, 0, 0, 2, 0]))).toEqual({ channel: 11, peerMac: new Uint8Array([2, 0, 0, 0, 2, 0]) });
+    expect(decodeEspNowBegin(new Uint8Array([6]))).toEqual({ channel: 6, peerMac: undefined });
+    expect(() => decodeEspNowBegin(new Uint8Array([6, 1, 2]))).toThrow("ESP-NOW begin of 3 bytes is not a channel and an optional 6-byte MAC");
+    expect(() => decodeEspNowBegin(new Uint8Array(0))).toThrow("ESP-NOW begin of 0 bytes");
   });
 
   it("should reject an out-of-range length", () => {
@@ -236,6 +255,57 @@ describe.skipIf(!haveBinary)("meshota_emulator", () => {
     emu.inbox.length = 0;
     await emu.advance(10);
     expect(emu.inbox.filter((f) => f.kind === FrameKind.EspNow).length).toBe(8);
+  }, 20_000);
+
+  it("should tell the client the channel and peer of each ESP-NOW begin, and when ESP-NOW ends", async () => {
+    emu = await Emulator.start();
+    const { privateKey, publicKey } = keyPair();
+    await emu.setKey(publicKey);
+    await emu.addNode(NODE, { version: "1.0.0", project: "demo", secureVersion: 1 });
+    const image = buildAppImage({ chipId: 5, version: "1.1.0", project: "demo", secureVersion: 1, size: 12_000 });
+    const radioFrames = () => {
+      const out: EmulatorFrame[] = [];
+      for (let i = 0; i < emu!.inbox.length; ) {
+        const f = emu!.inbox[i]!;
+        if (f.kind === FrameKind.EspNowBegin || f.kind === FrameKind.EspNowEnd) out.push(...emu!.inbox.splice(i, 1));
+        else i++;
+      }
+      return out;
+    };
+    const distributor = new Uint8Array([0x02, 0, 0, 0, 0x02, 0x00]);
+    const start = signedStart(image, privateKey, 0x81);
+    start.method = { case: "espnow", value: create(EspNowMethodSchema, { channel: 11, distributorMac: distributor, payloadSize: 200 }) };
+    emu.sendVendor(NODE, start);
+    await emu.advance(10);
+    const begun = radioFrames();
+    expect(begun.map((f) => [f.node, f.kind, f.peer])).toEqual([[NODE, FrameKind.EspNowBegin, 0]]);
+    expect(begun[0]!.payload).toEqual(new Uint8Array([11, ...distributor]));
+    expect(decodeEspNowBegin(begun[0]!.payload)).toEqual({ channel: 11, peerMac: distributor });
+
+    // The power goes: the radio is off. Powered on, the core resumes the session and begins again.
+    await emu.powerCut(NODE);
+    expect(radioFrames().map((f) => [f.kind, f.payload.length])).toEqual([[FrameKind.EspNowEnd, 0]]);
+    await emu.restart(NODE);
+    await emu.advance(10);
+    expect(radioFrames().map((f) => [f.kind, [...f.payload]])).toEqual([[FrameKind.EspNowBegin, [11, ...distributor]]]);
+
+    emu.sendVendor(NODE, create(UpdateCancelSchema, { sessionId: 0x81 }));
+    await emu.advance(10);
+    expect(radioFrames().map((f) => f.kind)).toEqual([FrameKind.EspNowEnd]);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.CANCELLED });
+
+    // A relay listens to any sender on its channel: no MAC.
+    const count = Math.ceil(image.length / CHUNK);
+    emu.sendVendor(NODE, signedStart(image, privateKey, 0x82));
+    for (let i = 0; i < count; i++) emu.sendMeshRaw(NODE, 0x10, chunkFrame(image, 0x82, i));
+    await emu.advance(100);
+    expect(await emu.status(NODE)).toMatchObject({ phase: Phase.VERIFIED });
+    expect(radioFrames()).toEqual([]);
+    emu.sendVendor(NODE, create(RelayStartSchema, { sessionId: 0x82, targets: [NODE + 1], method: { case: "espnow", value: { channel: 3, payloadSize: 200 } } }));
+    await emu.advance(10);
+    const relay = radioFrames();
+    expect(relay.map((f) => [f.kind, [...f.payload]])).toEqual([[FrameKind.EspNowBegin, [3]]]);
+    expect(decodeEspNowBegin(relay[0]!.payload)).toEqual({ channel: 3, peerMac: undefined });
   }, 20_000);
 
   it("should serve a Wi-Fi node's image stream over frames and resume it where the node asks", async () => {

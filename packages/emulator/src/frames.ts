@@ -23,6 +23,11 @@ export const FrameKind = {
   StreamEnd: 9,
   /** Node closes stream `peer`. */
   StreamClose: 10,
+  /** Node starts ESP-NOW; payload: channel (u8), then the 6-byte MAC of its one peer or nothing
+   *  for any (see {@link decodeEspNowBegin}). */
+  EspNowBegin: 11,
+  /** Node's ESP-NOW is off (espnow_end, or its power went): it hears nothing. */
+  EspNowEnd: 12,
   /** Text command to the emulator. */
   Command: 16,
   /** Text answer to a command: "ok ..." or "error ...". */
@@ -54,6 +59,14 @@ export function decodeStreamOpen(payload: Uint8Array): { offset: number; url: st
   const m = /^(\d+) (.*)$/s.exec(text);
   if (!m) throw new RangeError(`stream open "${text}" is not "<offset> <url>"`);
   return { offset: Number(m[1]), url: m[2]! };
+}
+
+/** The channel and the peer MAC (undefined: any) of an EspNowBegin payload. */
+export function decodeEspNowBegin(payload: Uint8Array): { channel: number; peerMac: Uint8Array | undefined } {
+  if (payload.length !== 1 && payload.length !== 7) {
+    throw new RangeError(`ESP-NOW begin of ${payload.length} bytes is not a channel and an optional 6-byte MAC`);
+  }
+  return { channel: payload[0]!, peerMac: payload.length === 7 ? payload.slice(1) : undefined };
 }
 
 /** Largest payload the emulator accepts. */

@@ -8,4 +8,12 @@ export {
   type NodeOptions,
   type NodeStatus,
 } from "./emulator.js";
-export { EmulatorFrameReader, FrameKind, MAX_PAYLOAD, decodeStreamOpen, encodeEmulatorFrame, type EmulatorFrame } from "./frames.js";
+export {
+  EmulatorFrameReader,
+  FrameKind,
+  MAX_PAYLOAD,
+  decodeEspNowBegin,
+  decodeStreamOpen,
+  encodeEmulatorFrame,
+  type EmulatorFrame,
+} from "./frames.js";
