@@ -298,13 +298,13 @@ static void espnow_send_done(meshota_node_t *n, ecode_t error)
     (void)mo_send_frame(n, MESHOTA_BEARER_ESPNOW, &to);
 }
 
-/* The transfer is over (@p error: why, ERROR_CODE_NONE when complete): close the side channel and
- * tell an ESP-NOW distributor. */
+/* The transfer is over (@p error: why, ERROR_CODE_NONE when complete): tell an ESP-NOW
+ * distributor, then close the side channel (after espnow_end the radio sends nothing). */
 static void end_transfer(meshota_node_t *n, ecode_t error)
 {
     meshota_session_t *s = &n->s;
-    stop_transport(n, error);
     espnow_send_done(n, error);
+    stop_transport(n, error);
     /* No side channel is opened again: its secrets leave RAM now and flash with the record that
      * every caller persists next. */
     memset(s->ssid, 0, sizeof(s->ssid) + sizeof(s->password));
