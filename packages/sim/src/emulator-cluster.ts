@@ -1,7 +1,7 @@
 // The node cluster backed by the node emulator (firmware/host/emulator): every node runs the
 // real meshota_core C code, with its own flash, store and bootloader, on the emulator's
 // shared virtual clock.
-import { Emulator, FrameKind, decodeStreamOpen, type EmulatorFrame, type EmulatorOptions } from "@meshota/emulator";
+import { Emulator, FrameKind, decodeEspNowBegin, decodeStreamOpen, type EmulatorFrame, type EmulatorOptions } from "@meshota/emulator";
 import { Method } from "@meshota/proto";
 import type { NodeCluster, NodeEvent, NodeInput, NodeSpec, NodeStatus } from "./node.js";
 
@@ -122,6 +122,12 @@ export class EmulatorCluster implements NodeCluster {
         return { node, output: { kind: "mesh-send", to: f.peer, opcode: f.payload[0]!, params: f.payload.slice(1) } };
       case FrameKind.EspNow:
         return { node, output: { kind: "espnow-send", to: f.peer === BROADCAST ? "broadcast" : f.peer, frame: f.payload } };
+      case FrameKind.EspNowBegin: {
+        const { channel, peerMac } = decodeEspNowBegin(f.payload);
+        return { node, output: peerMac ? { kind: "espnow-begin", channel, peerMac } : { kind: "espnow-begin", channel } };
+      }
+      case FrameKind.EspNowEnd:
+        return { node, output: { kind: "espnow-end" } };
       case FrameKind.TcpOpen: {
         const text = new TextDecoder().decode(f.payload);
         const colon = text.lastIndexOf(":");

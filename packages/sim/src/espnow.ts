@@ -54,6 +54,8 @@ export interface EspNowStats {
   framesSent: number;
   bytesSent: number;
   framesLost: number;
+  /** Frames a neighbour missed because it listened on another channel (not counted for
+   *  neighbours whose ESP-NOW is off). */
   wrongChannel: number;
   /** Sends refused because the sender's queue was full. */
   queueFull: number;
@@ -119,7 +121,11 @@ export class EspNowMedium {
     }
     const start = Math.max(now, s.busyUntil);
     let end = start + air;
+    // A receiver that leaves the channel (or turns off) before the frame's end misses it.
+    const channel = s.channel;
+    const stillOn = (r: Station) => r.channel === channel;
     const deliver = (r: Station) => {
+      if (r.channel === 0) return false;
       if (r.channel !== s.channel) {
         this.stats.wrongChannel++;
         return false;
@@ -135,7 +141,7 @@ export class EspNowMedium {
       const receivers = [...s.neighbours].filter(deliver);
       this.#count(copy.length);
       this.#sched.at(end, "espnow.rx", () => {
-        for (const r of receivers) r.receive(s.mac, copy);
+        for (const r of receivers) if (stillOn(r)) r.receive(s.mac, copy);
       });
     } else {
       const r = this.#stations.get(dst);
@@ -148,7 +154,11 @@ export class EspNowMedium {
           break;
         }
       }
-      if (ok) this.#sched.at(end, "espnow.rx", () => r!.receive(s.mac, copy));
+      if (ok) {
+        this.#sched.at(end, "espnow.rx", () => {
+          if (stillOn(r!)) r!.receive(s.mac, copy);
+        });
+      }
     }
     s.busyUntil = end;
     return true;

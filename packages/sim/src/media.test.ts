@@ -36,6 +36,30 @@ describe("EspNowMedium", () => {
     expect(sched.now()).toBe(20);
   });
 
+  it("should neither deliver to nor send from a station that is off, and drop a frame whose receiver left mid-air", async () => {
+    const { sched, m, got } = setup();
+    // Station 2 was never tuned: as a radio before esp_now_init, it hears nothing.
+    m.tune(mac(1), 6);
+    m.tune(mac(3), 6);
+    expect(m.send(mac(1), BROADCAST, new Uint8Array(200).fill(1))).toBe(true);
+    expect(m.send(mac(2), BROADCAST, new Uint8Array(200).fill(2))).toBe(false);
+    await sched.run();
+    expect(got.get(2)).toEqual([]);
+    expect(got.get(3)).toEqual([1]);
+    // Off is not another channel.
+    expect(m.stats.wrongChannel).toBe(0);
+    // Station 3 turns off while the next broadcast and a unicast to it are on air (10 ms each).
+    m.send(mac(1), BROADCAST, new Uint8Array(200).fill(3));
+    m.send(mac(1), mac(3), new Uint8Array(200).fill(4));
+    sched.at(sched.now() + 5, "off", () => m.tune(mac(3), 0));
+    await sched.run();
+    expect(got.get(3)).toEqual([1]);
+    m.tune(mac(3), 6);
+    m.send(mac(1), mac(3), new Uint8Array(200).fill(5));
+    await sched.run();
+    expect(got.get(3)).toEqual([1, 5]);
+  });
+
   it("should refuse frames when the sender's queue is full and payloads over the limit", () => {
     const { m } = setup({ txQueue: 4 });
     m.tune(mac(1), 1);

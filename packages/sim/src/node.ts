@@ -21,6 +21,10 @@ export type NodeOutput =
   | { readonly kind: "mesh-send"; readonly to: number; readonly opcode: number; readonly params: Uint8Array }
   /** One encoded DataFrame on ESP-NOW; `to` is a mesh address or "broadcast". */
   | { readonly kind: "espnow-send"; readonly to: number | "broadcast"; readonly frame: Uint8Array }
+  /** ESP-NOW starts on Wi-Fi `channel`; `peerMac` is the one peer the core named, if any. */
+  | { readonly kind: "espnow-begin"; readonly channel: number; readonly peerMac?: Uint8Array }
+  /** ESP-NOW is off (espnow_end, or the power went): the node hears nothing on it. */
+  | { readonly kind: "espnow-end" }
   /** TCP connect to host:port. */
   | { readonly kind: "net-open"; readonly host: string; readonly port: number }
   | { readonly kind: "net-send"; readonly data: Uint8Array }

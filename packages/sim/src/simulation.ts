@@ -26,7 +26,11 @@ export interface SimulationOptions {
   idleTickMs: number;
   /** Sampling interval of node status for the timeline, ms (default 500). */
   statusMs: number;
-  /** Wi-Fi channel every node's ESP-NOW listens on (default 6). */
+  /**
+   * Wi-Fi channel of the ESP-NOW side channel (default 6): `Scenario`'s campaigns send it to
+   * relays and receivers. A node listens on the channel its core asks for, from its
+   * `espnow-begin` to its `espnow-end`, and hears no ESP-NOW outside that.
+   */
   espnowChannel: number;
   /** Mesh address of the controller's gateway station (default 0x0001). */
   controllerAddress: number;
@@ -182,7 +186,10 @@ export class Simulation {
     });
   }
 
-  /** Adds a node to the cluster, the mesh (at its address) and ESP-NOW (at its MAC). */
+  /**
+   * Adds a node to the cluster, the mesh (at its address) and ESP-NOW (at its MAC, off until
+   * the node begins ESP-NOW).
+   */
   async addNode(spec: NodeSpec, options: { relay?: boolean } = {}): Promise<void> {
     if (this.#nodes.has(spec.address)) throw new RangeError(`node 0x${spec.address.toString(16)} exists`);
     if (!this.#radioSet) {
@@ -205,7 +212,6 @@ export class Simulation {
       const peer = this.#byMac.get(from.join(","));
       if (peer !== undefined) this.#input(address, { kind: "espnow", from: peer, frame });
     });
-    this.espnow.tune(mac, this.options.espnowChannel);
   }
 
   /** Links two stations (nodes or the controller) on the mesh and, for nodes, on ESP-NOW. */
@@ -251,6 +257,8 @@ export class Simulation {
     await this.#advanceCluster();
     if (!on) {
       const e = this.#nodes.get(address);
+      // The radio goes with the power, at once (the cluster reports it by the next tick).
+      if (e) this.espnow.tune(this.cluster.mac(address), 0);
       e?.net?.close();
       e?.stream?.conn.close();
       if (e) {
@@ -330,6 +338,14 @@ export class Simulation {
         // Sent when the node sent it (up to a tick ago), so that the medium's queue holds what
         // the node's radio held.
         this.espnow.send(this.cluster.mac(node), o.to === "broadcast" ? new Uint8Array(6).fill(0xff) : this.cluster.mac(o.to), o.frame, at);
+        return;
+      case "espnow-begin":
+        // Only the channel: the peer the core names joins the peer list, but a radio hears every
+        // sender on its channel (the core itself drops frames of other distributors).
+        this.espnow.tune(this.cluster.mac(node), o.channel);
+        return;
+      case "espnow-end":
+        this.espnow.tune(this.cluster.mac(node), 0);
         return;
       case "net-open":
         e.net?.close();
