@@ -68,9 +68,11 @@ export interface CampaignOptions extends Partial<DistributorOptions> {
    */
   readonly maxRequestsInFlight?: number;
   /**
-   * Unicast mesh transfers (the mesh method without a group) running at once (default 4). They
+   * Unicast mesh transfers (the mesh method without a group) running at once (default 3). They
    * share the gateway, so more at once is no faster, and a node that waits too long between
-   * chunks ends its session with TIMEOUT.
+   * chunks ends its session with TIMEOUT. The default leaves one of the gateway's 4 outgoing
+   * segmented messages to control traffic: with all 4 carrying chunks, some restarted nodes
+   * could not answer within rebootTimeoutMs.
    */
   readonly meshTransfersAtOnce?: number;
   readonly clock?: Clock;
@@ -250,7 +252,7 @@ export class Campaign extends EventTarget {
     this.options = Object.freeze({ ...DISTRIBUTOR_DEFAULTS, ...stripUndefined(engine) });
     this.clock = clock ?? realClock;
     this.link = new ControlLink(transport, this.clock, { maxInFlight: maxRequestsInFlight });
-    this.#meshTransfers = new Slots(meshTransfersAtOnce ?? 4, "meshTransfersAtOnce");
+    this.#meshTransfers = new Slots(meshTransfersAtOnce ?? 3, "meshTransfersAtOnce");
     this.image = image;
     this.signed = signed;
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {

@@ -104,7 +104,7 @@ export interface CampaignPlan {
   readonly concurrency?: number;
   /** Control requests awaiting a reply at once (default: the campaign's, 4). */
   readonly maxRequestsInFlight?: number;
-  /** Unicast mesh transfers at once (default: the campaign's, 4). */
+  /** Unicast mesh transfers at once (default: the campaign's, 3). */
   readonly meshTransfersAtOnce?: number;
   /** Simulated time limit, ms (default 30 min). */
   readonly limitMs?: number;
