@@ -10,10 +10,15 @@
  * ESP-NOW encryption (broadcast frames cannot be encrypted), so peers are added unencrypted.
  *
  * Checked against ESP-IDF v5.x components/esp_wifi/include/esp_now.h: the receive callback
- * takes esp_now_recv_info_t (v5.0+); ESP_NOW_MAX_DATA_LEN_V2 exists from v5.4.
+ * takes esp_now_recv_info_t (v5.0+), the send callback esp_now_send_info_t from v5.5 (a MAC
+ * before); ESP_NOW_MAX_DATA_LEN_V2 exists from v5.4.
+ *
+ * esp_now_send() only queues a frame. espnow_end waits for the frames still queued before it
+ * de-initialises ESP-NOW, or a target's last TransferDone would never reach its relay.
  */
 #include <string.h>
 
+#include "esp_idf_version.h"
 #include "esp_log.h"
 #include "esp_now.h"
 #include "esp_wifi.h"
@@ -42,7 +47,11 @@ static struct {
     uint8_t peers[ESP_NOW_MAX_TOTAL_PEER_NUM][6];
     uint8_t n_peers;
     uint8_t evict;
+    uint32_t queued; /* frames esp_now_send() took whose send callback has not come yet */
 } s_en;
+
+/* How long espnow_end waits for queued frames to leave (each takes about 1-10 ms on air). */
+#define MOTA_ESPNOW_DRAIN_MS 100
 
 /* Wi-Fi task: copy and leave. No logging here. */
 static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int len)
@@ -59,6 +68,25 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
         return;
     }
     mota_wake();
+}
+
+/* Wi-Fi task: one queued frame has been sent (or has failed for good). */
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 5, 0)
+static void on_sent(const esp_now_send_info_t *info, esp_now_send_status_t status)
+#else
+static void on_sent(const uint8_t *mac, esp_now_send_status_t status)
+#endif
+{
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 5, 0)
+    (void)info;
+#else
+    (void)mac;
+#endif
+    (void)status;
+    uint32_t n = __atomic_load_n(&s_en.queued, __ATOMIC_RELAXED);
+    while (n > 0 && !__atomic_compare_exchange_n(&s_en.queued, &n, n - 1, false, __ATOMIC_RELAXED,
+                                                 __ATOMIC_RELAXED)) {
+    }
 }
 
 static esp_err_t add_peer(const uint8_t mac[6])
@@ -122,12 +150,16 @@ meshota_err_t mota_espnow_begin(void *ctx, uint8_t channel, const uint8_t *peer_
         if (err == ESP_OK) {
             err = esp_now_register_recv_cb(on_recv);
         }
+        if (err == ESP_OK) {
+            err = esp_now_register_send_cb(on_sent);
+        }
         if (err != ESP_OK) {
             ESP_LOGE(TAG, "ESP-NOW start failed: %s", esp_err_to_name(err));
             (void)esp_now_deinit();
             return MESHOTA_ERR_NET;
         }
         s_en.inited = true;
+        __atomic_store_n(&s_en.queued, 0, __ATOMIC_RELAXED);
         s_en.n_peers = 0;
         s_en.evict = 0;
     }
@@ -147,6 +179,13 @@ void mota_espnow_end(void *ctx)
     (void)ctx;
     s_en.active = false;
     if (s_en.inited) {
+        for (int waited = 0; __atomic_load_n(&s_en.queued, __ATOMIC_RELAXED) > 0 &&
+                             waited < MOTA_ESPNOW_DRAIN_MS;
+             waited += 5) {
+            vTaskDelay(pdMS_TO_TICKS(5));
+        }
+        __atomic_store_n(&s_en.queued, 0, __ATOMIC_RELAXED);
+        (void)esp_now_unregister_send_cb();
         (void)esp_now_unregister_recv_cb();
         (void)esp_now_deinit();
         s_en.inited = false;
@@ -177,6 +216,9 @@ meshota_err_t mota_espnow_send(const meshota_peer_t *to, const uint8_t *frame, s
     }
     if (err == ESP_ERR_ESPNOW_NO_MEM) {
         return MESHOTA_ERR_WOULD_BLOCK;
+    }
+    if (err == ESP_OK) {
+        __atomic_add_fetch(&s_en.queued, 1, __ATOMIC_RELAXED);
     }
     return err == ESP_OK ? MESHOTA_OK : MESHOTA_ERR_NET;
 }
