@@ -289,15 +289,27 @@ static meshota_boot_state_t p_boot_state(void *ctx)
     return s_port.rolled_back ? MESHOTA_BOOT_ROLLED_BACK : MESHOTA_BOOT_NORMAL;
 }
 
+/* esp_app_desc_t strings are char[32] fields; copy at most what fits, never past the field. */
+static void copy_field(char *dst, size_t dst_size, const char *src, size_t src_size)
+{
+    size_t n = strnlen(src, src_size);
+    if (n >= dst_size) {
+        n = dst_size - 1;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static meshota_err_t p_running_info(void *ctx, meshota_running_t *out)
 {
     (void)ctx;
     const esp_app_desc_t *d = esp_app_get_description();
     esp_chip_info_t chip;
     memset(out, 0, sizeof(*out));
-    snprintf(out->project_name, sizeof(out->project_name), "%s", d->project_name);
-    snprintf(out->version, sizeof(out->version), "%s", d->version);
-    snprintf(out->idf_version, sizeof(out->idf_version), "%s", d->idf_ver);
+    copy_field(out->project_name, sizeof(out->project_name), d->project_name,
+               sizeof(d->project_name));
+    copy_field(out->version, sizeof(out->version), d->version, sizeof(d->version));
+    copy_field(out->idf_version, sizeof(out->idf_version), d->idf_ver, sizeof(d->idf_ver));
     out->secure_version = d->secure_version;
     /* The image-header chip id this firmware was built for (ESP_CHIP_ID_*). */
     out->chip_id = CONFIG_IDF_FIRMWARE_CHIP_ID;

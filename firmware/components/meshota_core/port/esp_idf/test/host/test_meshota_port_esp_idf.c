@@ -659,6 +659,20 @@ static void running_info_comes_from_the_app_description(void **state)
     assert_int_equal(s_p.flash_size(s_p.ctx), SLOT_SIZE);
 }
 
+static void running_info_keeps_a_full_field_within_its_bounds(void **state)
+{
+    (void)state;
+    esp_app_desc_t saved = s_desc;
+    /* A 32-byte name with no NUL, followed by the version field. */
+    memset(s_desc.project_name, 'p', sizeof(s_desc.project_name));
+    meshota_running_t r;
+    assert_int_equal(s_p.running_info(s_p.ctx, &r), MESHOTA_OK);
+    assert_int_equal(strlen(r.project_name), sizeof(r.project_name) - 1);
+    assert_int_equal(r.project_name[0], 'p');
+    assert_string_equal(r.version, "1.2.0");
+    s_desc = saved;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +697,7 @@ int main(void)
         cmocka_unit_test_setup(failed_set_boot_records_nothing, setup),
         cmocka_unit_test_setup(applied_image_survives_an_nvs_failure, setup),
         cmocka_unit_test_setup(running_info_comes_from_the_app_description, setup),
+        cmocka_unit_test_setup(running_info_keeps_a_full_field_within_its_bounds, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
