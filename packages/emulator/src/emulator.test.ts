@@ -1,5 +1,8 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   create,
   encodeFrame,
@@ -385,4 +388,54 @@ describe.skipIf(!haveBinary)("meshota_emulator lifetime", () => {
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(alive()).toBe(false);
   }, 15_000);
+});
+
+describe("meshota_emulator start failures", () => {
+  const saved = process.env.TMPDIR;
+  const made: string[] = [];
+  const scratch = async (prefix: string) => {
+    const d = await mkdtemp(join(tmpdir(), prefix));
+    made.push(d);
+    return d;
+  };
+  afterEach(async () => {
+    vi.useRealTimers();
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    for (const d of made.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  // Each start gets its own TMPDIR so that the test can see the node directory go away.
+  async function startIn(binary: string): Promise<{ error: Error; tmp: string }> {
+    const base = await scratch("meshota-emu-start-");
+    const tmp = join(base, "tmp");
+    await mkdir(tmp);
+    process.env.TMPDIR = tmp;
+    const error = await Emulator.start({ binary }).then(
+      () => new Error("started"),
+      (e: Error) => e,
+    );
+    return { error, tmp };
+  }
+
+  it("should reject a binary that cannot be run with a message, not an unhandled error event", async () => {
+    const base = await scratch("meshota-emu-bin-");
+    const notExecutable = join(base, "meshota_emulator");
+    await writeFile(notExecutable, "not a program\n", { mode: 0o644 });
+    const { error, tmp } = await startIn(notExecutable);
+    expect(error.message).toBe(`cannot run the emulator ${notExecutable}: EACCES`);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it("should reject an emulator that exits before listening at once, leaving no timer and no directory", async () => {
+    const base = await scratch("meshota-emu-bin-");
+    const exits = join(base, "meshota_emulator");
+    await writeFile(exits, "#!/bin/sh\nexit 3\n", { mode: 0o755 });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const { error, tmp } = await startIn(exits);
+    expect(error.message).toBe("emulator exited with code 3 before listening");
+    // The 10 s start timer would otherwise keep the process alive after the failure.
+    expect(vi.getTimerCount()).toBe(0);
+    expect(await readdir(tmp)).toEqual([]);
+  });
 });

@@ -142,19 +142,32 @@ export class Emulator {
     const child = spawn(binary, args, {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    const port = await new Promise<number>((ok, fail) => {
-      let out = "";
-      const timer = setTimeout(() => fail(new Error("emulator did not start listening in time")), options.startTimeoutMs ?? 10_000);
-      child.once("exit", (code) => fail(new Error(`emulator exited with code ${code} before listening`)));
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /LISTENING (\d+)/.exec(out);
-        if (m) {
+    let port: number;
+    try {
+      port = await new Promise<number>((ok, fail) => {
+        let out = "";
+        const stop = (error: Error) => {
           clearTimeout(timer);
-          ok(Number(m[1]));
-        }
+          fail(error);
+        };
+        const timer = setTimeout(() => stop(new Error("emulator did not start listening in time")), options.startTimeoutMs ?? 10_000);
+        // A path that cannot be run (not executable, a directory) fails the spawn itself.
+        child.once("error", (e: NodeJS.ErrnoException) => stop(new Error(`cannot run the emulator ${binary}: ${e.code ?? e.message}`)));
+        child.once("exit", (code) => stop(new Error(`emulator exited with code ${code} before listening`)));
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /LISTENING (\d+)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            ok(Number(m[1]));
+          }
+        });
       });
-    });
+    } catch (error) {
+      if (child.exitCode === null && child.pid !== undefined) child.kill("SIGTERM");
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     const socket = await new Promise<Socket>((ok, fail) => {
       const s = connect({ host: "127.0.0.1", port }, () => ok(s));
       s.once("error", fail);
