@@ -144,7 +144,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .option("--seq-file <file>", "where sequence numbers are kept (for --ble)", "meshota-seq.json")
     .option("--proxy <id>", "proxy peripheral id or MAC address (for --ble)")
     .option("--method <list>", "side channels in order of preference: tcp, wifi, mesh", "tcp,mesh")
-    .option("--advertise <address>", "address the nodes reach this machine at")
+    .option("--advertise <address>", "address the nodes reach this machine at (needed by tcp and wifi)")
     .option("--tcp-port <port>", "TCP firmware server port", port("--tcp-port"), 8070)
     .option("--http-port <port>", "HTTPS image server port", port("--http-port"), 8443)
     .option("--ssid <ssid>", "Wi-Fi network the nodes join; the password is read from $MESHOTA_WIFI_PASSWORD")

@@ -1,7 +1,7 @@
 // `meshota push`: a campaign on real devices. The control plane goes through a gateway node
 // (TCP control link) or a GATT proxy (Bluetooth Mesh); the image goes over the side channels
 // named by --method, served from this machine.
-import { readFile, writeFile, mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -65,7 +65,6 @@ export function parseTargets(text: string): number[] {
 }
 
 async function openTransport(io: CliIo, o: PushOptions): Promise<ControlTransport> {
-  if ((o.gateway === undefined) === (o.ble === undefined)) throw new CliError("give exactly one of --gateway host:port or --ble (with --cdb)");
   if (o.gateway !== undefined) {
     const { host, port } = parseHostPort(o.gateway, "--gateway");
     const { TcpControlTransport } = await import("@meshota/transport-tcp");
@@ -106,6 +105,7 @@ async function openTransport(io: CliIo, o: PushOptions): Promise<ControlTranspor
 /** Runs the campaign; returns the exit code (0 when every target is done). */
 export async function push(io: CliIo, o: PushOptions): Promise<number> {
   if (o.targets.length === 0) throw new CliError("--targets names no node");
+  if ((o.gateway === undefined) === (o.ble === undefined)) throw new CliError("give exactly one of --gateway host:port or --ble (with --cdb)");
   const image = await loadImage(io, o.image);
   let privateKey: CryptoKey;
   try {
@@ -117,16 +117,21 @@ export async function push(io: CliIo, o: PushOptions): Promise<number> {
   const password = process.env.MESHOTA_WIFI_PASSWORD ?? "";
   const credentials = o.ssid !== undefined ? { ssid: o.ssid, password } : undefined;
   const needsServer = o.methods.some((m) => m !== "mesh");
-  if (needsServer && o.advertise === undefined) throw new CliError("--method tcp or wifi needs --advertise <address the nodes reach this machine at>");
+  if (needsServer && o.advertise === undefined) {
+    // tcp is in the default --method, so say which side channel asked for it.
+    const served = o.methods.filter((m) => m !== "mesh");
+    throw new CliError(`--method ${o.methods.join(",")}: ${served.join(" and ")} ${served.length > 1 ? "need" : "needs"} --advertise <address the nodes reach this machine at> (or use --method mesh)`);
+  }
   if (o.methods.includes("wifi") && !credentials) throw new CliError("--method wifi needs --ssid (and $MESHOTA_WIFI_PASSWORD)");
 
   const signed = await signImage(image, privateKey);
+  // The servers read a private copy, so the image cannot change under a running campaign.
   const dir = await mkdtemp(join(tmpdir(), "meshota-push-"));
   const imagePath = join(dir, "image.bin");
-  await writeFile(imagePath, image.bytes);
-  const closers: (() => Promise<void>)[] = [];
+  const closers: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const providers: MethodProvider[] = [];
   try {
+    await writeFile(imagePath, image.bytes);
     for (const m of o.methods) {
       if (m === "mesh") providers.push(meshMethod());
       if (m === "tcp") {

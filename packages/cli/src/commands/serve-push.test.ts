@@ -1,5 +1,5 @@
 import { get } from "node:https";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,10 +102,36 @@ describe("meshota push", () => {
     expect(io.stderr).toBe("meshota: give exactly one of --gateway host:port or --ble (with --cdb)\n");
   });
 
-  it("should refuse side channels served from here without an address the nodes can reach", async () => {
+  it("should refuse side channels served from here without an address the nodes can reach, naming the default method", async () => {
     const io = capture(dir);
-    expect(await runCli(["push", "app.bin", "-k", "k.pem", "-t", "0x0100", "--gateway", "127.0.0.1:1", "--method", "tcp"], io)).toBe(1);
-    expect(io.stderr).toBe("meshota: --method tcp or wifi needs --advertise <address the nodes reach this machine at>\n");
+    expect(await runCli(["push", "app.bin", "-k", "k.pem", "-t", "0x0100", "--gateway", "127.0.0.1:1"], io)).toBe(1);
+    expect(io.stderr).toBe("meshota: --method tcp,mesh: tcp needs --advertise <address the nodes reach this machine at> (or use --method mesh)\n");
+    const both = capture(dir);
+    expect(await runCli(["push", "app.bin", "-k", "k.pem", "-t", "0x0100", "--gateway", "127.0.0.1:1", "--method", "wifi,tcp"], both)).toBe(1);
+    expect(both.stderr).toBe("meshota: --method wifi,tcp: wifi and tcp need --advertise <address the nodes reach this machine at> (or use --method mesh)\n");
+  });
+
+  it("should ask for the control path before anything else", async () => {
+    const io = capture(dir);
+    expect(await runCli(["push", "app.bin", "-k", "k.pem", "-t", "0x0100"], io)).toBe(1);
+    expect(io.stderr).toBe("meshota: give exactly one of --gateway host:port or --ble (with --cdb)\n");
+  });
+
+  it("should leave no copy of the image behind when the gateway cannot be reached", async () => {
+    const saved = process.env.TMPDIR;
+    const tmp = await mkdtemp(join(tmpdir(), "meshota-push-tmp-"));
+    process.env.TMPDIR = tmp;
+    try {
+      const io = capture(dir);
+      const args = ["push", "app.bin", "-k", "k.pem", "-t", "0x0100", "--gateway", `127.0.0.1:${closedPort}`, "--advertise", "127.0.0.1", "--tcp-port", "0"];
+      expect(await runCli(args, io)).toBe(1);
+      expect(io.stderr).toContain("cannot open the control link to the gateway");
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it("should reject bad target lists and unknown side channels", async () => {
