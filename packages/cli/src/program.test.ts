@@ -163,6 +163,15 @@ describe("meshota keygen, sign, verify", () => {
     expect(await runCli(["verify", "app.bin", "-m", "changed.json", "-p", "k1.pub.pem"], tampered)).toBe(3);
   });
 
+  it("should fail the verification of a corrupted image with exit code 3, like any other mismatch", async () => {
+    const io = capture(dir);
+    expect(await runCli(["verify", "bad.bin", "-m", "app.bin.manifest.json", "-p", "k1.pub.pem"], io)).toBe(3);
+    expect(io.stderr).toMatch(/^verification failed: bad\.bin is not a valid app image: bad checksum at offset 0x[0-9A-F]+: stored 0x[0-9A-F]{2}, computed 0x[0-9A-F]{2}\n$/);
+    const missing = capture(dir);
+    expect(await runCli(["verify", "nope.bin", "-m", "app.bin.manifest.json", "-p", "k1.pub.pem"], missing)).toBe(1);
+    expect(missing.stderr).toBe("meshota: cannot read image nope.bin: ENOENT\n");
+  });
+
   it("should refuse to sign a corrupted image", async () => {
     const io = capture(dir);
     expect(await runCli(["sign", "bad.bin", "-k", "k1.pem"], io)).toBe(1);

@@ -132,7 +132,14 @@ export interface VerifyOptions {
 
 /** Why a verification failed, or null when the image, manifest and signature agree. */
 export async function verify(io: CliIo, imagePath: string, options: VerifyOptions): Promise<string | null> {
-  const image = await loadImage(io, imagePath);
+  // A damaged image is a failed verification (exit 3), not a usage error.
+  let image: EspImage;
+  try {
+    image = await readImage(await readBytes(io, imagePath, "image"));
+  } catch (error) {
+    if (ImageFormatError.isInstance(error)) return `${imagePath} is not a valid app image: ${error.message}`;
+    throw error;
+  }
   const signed = signedManifestFromJson(new TextDecoder().decode(await readBytes(io, options.manifest, "manifest")));
   const key = await loadPublicKey(io, options.pub);
   if (!(await verifyManifest(signed.manifest, signed.signature, key))) {
