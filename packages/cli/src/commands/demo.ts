@@ -9,7 +9,7 @@ import cliProgress from "cli-progress";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { numberOption } from "../util.js";
-import { runDemo, type DemoOptions, type DemoResult } from "../demo/run.js";
+import { runDemo, type DemoNode, type DemoOptions, type DemoResult } from "../demo/run.js";
 import { CliError, type CliIo } from "../io.js";
 
 const hex4 = (a: number) => `0x${a.toString(16).padStart(4, "0")}`;
@@ -39,6 +39,14 @@ export function timelineRows(result: DemoResult): TimelineRow[] {
   }));
 }
 
+/** Why a node did not finish; a cancelled node was stopped by the time limit. */
+function nodeProblem(result: DemoResult, r: DemoNode["report"]): string {
+  if (r.failure) return r.failure.message;
+  if (r.pendingReason) return r.pendingReason;
+  if (r.outcome === "cancelled" && result.outOfTime) return `out of simulated time (--time-limit ${result.timeLimitS} s)`;
+  return "no reason given";
+}
+
 /** The final per-node table. */
 export function resultTable(result: DemoResult, color: boolean): string {
   const table = new Table({
@@ -56,7 +64,7 @@ export function resultTable(result: DemoResult, color: boolean): string {
       r.fromVersion ?? "-",
       n.finalVersion,
       n.doneAtS === undefined ? "-" : `${n.doneAtS.toFixed(1)} s`,
-      r.outcome === "done" ? "updated" : `${r.outcome}: ${r.failure?.message ?? r.pendingReason ?? ""}`,
+      r.outcome === "done" ? "updated" : `${r.outcome}: ${nodeProblem(result, r)}`,
     ]);
   }
   return table.toString() + "\n";
@@ -68,6 +76,7 @@ export function resultJson(result: DemoResult, svg: string | undefined, wallMs: 
     ok: result.allUpdated && result.tamperRefused,
     allUpdated: result.allUpdated,
     tamperRefused: result.tamperRefused,
+    outOfTime: result.outOfTime,
     image: result.image,
     factoryVersion: result.factoryVersion,
     virtualSeconds: { tamper: result.tamper ? (result.tamper.endedAt - result.tamper.startedAt) / 1000 : null, update: (result.update.endedAt - result.update.startedAt) / 1000 },
@@ -83,7 +92,7 @@ export function resultJson(result: DemoResult, svg: string | undefined, wallMs: 
       fromVersion: n.report.fromVersion ?? null,
       finalVersion: n.finalVersion,
       outcome: n.report.outcome,
-      failure: n.report.failure?.message ?? null,
+      failure: n.report.outcome === "done" ? null : nodeProblem(result, n.report),
       doneAtSeconds: n.doneAtS ?? null,
     })),
     media: result.stats,
@@ -97,10 +106,12 @@ interface DemoFlags {
   loss: number;
   seed: number;
   image?: string;
-  tamper: boolean;
+  /** Only `demo` has --no-tamper; `simulate` never runs the tampered pass. */
+  tamper?: boolean;
   svg: string;
   json?: boolean;
   espnowRate: number;
+  timeLimit: number;
   emulator?: string;
 }
 
@@ -169,8 +180,9 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       loss: flags.loss,
       seed: flags.seed,
       image,
-      tamper: flags.tamper && defaultsTamper,
+      tamper: defaultsTamper && flags.tamper !== false,
       espnowRate: flags.espnowRate,
+      timeLimitS: flags.timeLimit,
       emulator: flags.emulator,
     };
     const live = liveOutput(io, Boolean(flags.json));
@@ -203,13 +215,14 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       io.out(
         `signed image:   ${done} of ${r.nodes.length} nodes run ${r.image.projectName} ${r.image.version} after ${((r.update.endedAt - r.update.startedAt) / 1000).toFixed(1)} s of simulated time (${((Date.now() - started) / 1000).toFixed(1)} s wall)\n`,
       );
+      if (r.outOfTime) io.out(`time limit:     a pass ran out of its ${flags.timeLimit} s of simulated time; give a larger --time-limit\n`);
       io.out(`timeline:       ${svgPath}\n`);
       io.out(ok ? "result:         ok\n" : "result:         FAILED\n");
     }
     result.exitCode = ok ? 0 : 4;
   };
-  const define = (name: string, description: string, tamper: boolean) =>
-    program
+  const define = (name: string, description: string, tamper: boolean) => {
+    const command = program
       .command(name)
       .description(description)
       .option("-n, --nodes <n>", "number of nodes", number("--nodes", 1, 1000), 30)
@@ -221,13 +234,21 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       )
       .option("--loss <p>", "loss probability of each transmission on every link", number("--loss", 0, 0.5, false), 0.02)
       .option("--seed <n>", "seed of the simulation", number("--seed", 0, 0xffffffff), 1)
-      .option("--image <file>", "ESP32 app image to install (default: a generated 256 KiB image)")
-      .option("--no-tamper", "skip the tampered-image pass")
+      .option("--image <file>", "ESP32 app image to install (default: a generated 256 KiB image)");
+    if (tamper) command.option("--no-tamper", "skip the tampered-image pass");
+    command
       .option("--svg <file>", "where to write the SVG timeline", `meshota-${name}-timeline.svg`)
       .option("--espnow-rate <bps>", "effective ESP-NOW throughput of one sender, bit/s", number("--espnow-rate", 10_000, 54_000_000), 214_000)
+      .option(
+        "--time-limit <s>",
+        "simulated seconds a pass may take; then its unfinished nodes are cancelled (the mesh method needs about 15 min per 3 nodes for 256 KiB)",
+        number("--time-limit", 1, 30 * 24 * 3600),
+        1800,
+      )
       .option("--emulator <path>", "meshota_emulator binary (default: firmware/host/build or $MESHOTA_EMULATOR)")
       .option("--json", "print the result as JSON")
       .action((flags: DemoFlags) => action(flags, tamper));
+  };
   define("demo", "update a simulated network of emulated nodes: a tampered image first, then a signed one", true);
   define("simulate", "run a campaign on a simulated network (same options as demo; the tampered pass is off)", false);
 }

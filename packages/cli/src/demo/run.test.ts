@@ -102,8 +102,52 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     expect(other.json.nodes.map((n: { doneAtSeconds: number }) => n.doneAtSeconds)).not.toEqual(first.json.nodes.map((n: { doneAtSeconds: number }) => n.doneAtSeconds));
   }, 120_000);
 
+  it("should cancel what a pass has not finished at --time-limit and say so for each node", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meshota-limit-"));
+    await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.2.0", size: 24 * 1024 }));
+    const run = async (extra: string[]) => {
+      const io: CliIo & { stdout: string; stderr: string } = {
+        stdout: "",
+        stderr: "",
+        interactive: false,
+        cwd: dir,
+        out: (t) => void (io.stdout += t),
+        err: (t) => void (io.stderr += t),
+      };
+      const code = await runCli(["simulate", "-n", "2", "--mix", "mesh:1", "--image", "app.bin", "--svg", "t.svg", "--time-limit", "20", ...extra], io);
+      return { code, io };
+    };
+    // 24 KiB over the mesh takes minutes of simulated time, far past 20 s.
+    const json = await run(["--json"]);
+    expect(json.code).toBe(4);
+    const j = JSON.parse(json.io.stdout);
+    expect(j.outOfTime).toBe(true);
+    expect(j.virtualSeconds.update).toBeGreaterThanOrEqual(20);
+    for (const n of j.nodes) {
+      expect(n.outcome).toBe("cancelled");
+      expect(n.failure).toBe("out of simulated time (--time-limit 20 s)");
+    }
+    const text = await run([]);
+    expect(text.code).toBe(4);
+    expect(text.io.stdout).toContain("cancelled: out of simulated time (--time-limit 20 s)");
+    expect(text.io.stdout).toContain("time limit:     a pass ran out of its 20 s of simulated time; give a larger --time-limit\n");
+  }, 120_000);
+
   it("should refuse an image that is not an app image before starting anything", async () => {
     const r = runDemo({ nodes: 2, image: new Uint8Array([0xe9, 1, 2]) });
     await expect(r).rejects.toThrow("the image cannot be used: image truncated at offset 3: the 24-byte image header needs 24 bytes");
+  });
+});
+
+describe("meshota demo and simulate options", () => {
+  it("should offer --no-tamper on demo only, as simulate never runs the tampered pass", async () => {
+    const help = async (command: string) => {
+      const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: tmpdir(), out: (t) => void (io.stdout += t), err: () => undefined };
+      await runCli([command, "--help"], io);
+      return io.stdout;
+    };
+    expect(await help("demo")).toContain("--no-tamper");
+    expect(await help("simulate")).not.toContain("--no-tamper");
+    expect(await help("simulate")).toContain("--time-limit <s>");
   });
 });

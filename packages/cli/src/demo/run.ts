@@ -33,6 +33,8 @@ export interface DemoOptions {
   tamper: boolean;
   /** Effective ESP-NOW throughput of one sender, bits/s. */
   espnowRate: number;
+  /** Simulated seconds each pass may take; then its unfinished nodes are cancelled. */
+  timeLimitS: number;
   /** Node emulator binary (default: @meshota/emulator's lookup). */
   emulator: string | undefined;
   /** A ready cluster (tests); when given, `emulator` is ignored and the caller closes it. */
@@ -48,6 +50,7 @@ export const DEMO_DEFAULTS: Readonly<DemoOptions> = Object.freeze({
   image: undefined,
   tamper: true,
   espnowRate: 214_000,
+  timeLimitS: 1800,
   emulator: undefined,
   cluster: undefined,
 });
@@ -81,6 +84,9 @@ export interface DemoResult {
   readonly allUpdated: boolean;
   /** Every node refused the tampered image and kept its version (true when skipped). */
   readonly tamperRefused: boolean;
+  /** A pass reached `timeLimitS` and its unfinished nodes were cancelled. */
+  readonly outOfTime: boolean;
+  readonly timeLimitS: number;
   readonly stats: { readonly mesh: object; readonly espnow: object; readonly ip: object };
 }
 
@@ -114,6 +120,9 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
   const image = await loadDemoImage(o.image);
   const factoryVersion = o.image === undefined ? "1.0.0" : factoryVersionFor(image.appDesc.version);
   const vendorKey = await generateSigningKey();
+  const limitMs = o.timeLimitS * 1000;
+  // The scenario cancels a campaign when its time runs out, so the pass ends at or past it.
+  const ranOut = (pass: CampaignOutcome | undefined) => pass !== undefined && pass.endedAt - pass.startedAt >= limitMs;
   hooks.phase?.("setup", `${o.nodes} nodes, ${o.topology}, loss ${o.loss}, seed ${o.seed}`);
 
   const cluster = o.cluster ?? (await EmulatorCluster.start(o.emulator ? { binary: o.emulator } : {}));
@@ -151,6 +160,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
         image: forged,
         signed: await signImage(forged, attackerKey.privateKey),
         relays: false,
+        limitMs,
         onEvent: (e, t) => {
           if (e.type === "state" && e.state === "failed") refusedAt.set(e.address, t);
           hooks.event?.("tamper", e, t);
@@ -162,6 +172,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
     const update = await scenario.runCampaign({
       image,
       signed: await signImage(image, vendorKey.privateKey),
+      limitMs,
       onEvent: (e, t) => hooks.event?.("update", e, t),
     });
 
@@ -202,6 +213,8 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
       scenario,
       allUpdated,
       tamperRefused,
+      outOfTime: ranOut(tamper) || ranOut(update),
+      timeLimitS: o.timeLimitS,
       stats: { mesh: { ...scenario.sim.mesh.stats }, espnow: { ...scenario.sim.espnow.stats }, ip: { ...scenario.sim.ip.stats } },
     };
   } finally {
