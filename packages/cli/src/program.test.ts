@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage, buildPartitionTable, ChipId, sha256, toHex } from "@meshota/core";
@@ -129,6 +129,28 @@ describe("meshota keygen, sign, verify", () => {
     const io = capture(dir);
     expect(await runCli(["keygen", "-o", "k1"], io)).toBe(1);
     expect(io.stderr).toBe(`meshota: ${join(dir, "k1.pem")} exists; pass --force to replace it\n`);
+  });
+
+  it("should replace a key with --force by a new file of mode 0600, not write through an old file or a link", async () => {
+    // An old world-readable file and a link pointing somewhere public.
+    await writeFile(join(dir, "k3.pem"), "old\n", { mode: 0o644 });
+    await writeFile(join(dir, "public-place.txt"), "public\n", { mode: 0o644 });
+    await symlink(join(dir, "public-place.txt"), join(dir, "k4.pem"));
+    for (const prefix of ["k3", "k4"]) {
+      const io = capture(dir);
+      expect(await runCli(["keygen", "-o", prefix, "--force"], io)).toBe(0);
+      const st = await lstat(join(dir, `${prefix}.pem`));
+      expect(st.isFile(), prefix).toBe(true);
+      expect(st.mode & 0o777, prefix).toBe(0o600);
+      expect(await readFile(join(dir, `${prefix}.pem`), "utf8")).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    }
+    expect(await readFile(join(dir, "public-place.txt"), "utf8")).toBe("public\n");
+  });
+
+  it("should name the file it cannot write", async () => {
+    const io = capture(dir);
+    expect(await runCli(["keygen", "-o", "no/such/dir/k"], io)).toBe(1);
+    expect(io.stderr).toBe(`meshota: cannot write ${join(dir, "no/such/dir/k.pem")}: ENOENT\n`);
   });
 
   it("should sign an image and verify it, and refuse another key or a changed manifest", async () => {

@@ -1,5 +1,5 @@
 // `meshota keygen` and `meshota sign`, `meshota verify`: manifest keys and signatures.
-import { access, readFile, writeFile, chmod } from "node:fs/promises";
+import { access, chmod, readFile, rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   bytesEqualPublic,
@@ -60,10 +60,23 @@ export async function keygen(io: CliIo, options: KeygenOptions): Promise<KeygenR
   }
   const pair = await generateSigningKey();
   const raw = await publicKeyRaw(pair.publicKey);
-  await writeFile(paths.privateKey, await exportPrivateKeyPem(pair.privateKey), { mode: 0o600 });
-  await chmod(paths.privateKey, 0o600);
-  await writeFile(paths.publicKey, await exportPublicKeyPem(pair.publicKey));
-  await writeFile(paths.header, publicKeyHeader(raw));
+  const write = async (path: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (cause) {
+      throw new CliError(`cannot write ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, 1, { cause });
+    }
+  };
+  // A new file, never an old one: an existing file (or a link) keeps its mode while written,
+  // so the key would be readable by others until the chmod, or land where the link points.
+  await write(paths.privateKey, async () => {
+    await rm(paths.privateKey, { force: true });
+    await writeFile(paths.privateKey, await exportPrivateKeyPem(pair.privateKey), { mode: 0o600, flag: "wx" });
+    await chmod(paths.privateKey, 0o600);
+  });
+  const publicPem = await exportPublicKeyPem(pair.publicKey);
+  await write(paths.publicKey, () => writeFile(paths.publicKey, publicPem));
+  await write(paths.header, () => writeFile(paths.header, publicKeyHeader(raw)));
   return { ...paths, fingerprint: toHex(await sha256(raw)) };
 }
 
