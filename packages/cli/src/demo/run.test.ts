@@ -133,6 +133,15 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     expect(text.io.stdout).toContain("time limit:     a pass ran out of its 20 s of simulated time; give a larger --time-limit\n");
   }, 120_000);
 
+  it("should print the roles the nodes got, which can differ from the mix: ESP-NOW needs a relay next to it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meshota-roles-"));
+    await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.3.0", size: 16 * 1024 }));
+    const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: dir, out: (t) => void (io.stdout += t), err: () => undefined };
+    // One node has no neighbour to relay to it, so it fetches over TCP.
+    expect(await runCli(["simulate", "-n", "1", "--mix", "espnow:1", "--image", "app.bin", "--svg", "t.svg"], io)).toBe(0);
+    expect(io.stdout).toContain("== setup: 1 node (1 tcp), grid, loss 0.02, seed 1\n");
+  }, 120_000);
+
   it("should refuse an image that is not an app image before starting anything", async () => {
     const r = runDemo({ nodes: 2, image: new Uint8Array([0xe9, 1, 2]) });
     await expect(r).rejects.toThrow("the image cannot be used: image truncated at offset 3: the 24-byte image header needs 24 bytes");

@@ -112,6 +112,19 @@ function factoryVersionFor(version: string): string {
   return version === "factory" ? "factory-0" : "factory";
 }
 
+/**
+ * "8 wifi, 7 tcp, 15 espnow": the roles the nodes got. The mix is a share, not a promise: an
+ * espnow node needs a tcp or wifi neighbour to relay to it, and without one it stays tcp.
+ */
+export function roleCounts(roles: ReadonlyMap<number, NodeRole>): string {
+  const counts = new Map<NodeRole, number>();
+  for (const role of roles.values()) counts.set(role, (counts.get(role) ?? 0) + 1);
+  return (["wifi", "tcp", "espnow", "mesh"] as const)
+    .filter((r) => counts.has(r))
+    .map((r) => `${counts.get(r)} ${r}`)
+    .join(", ");
+}
+
 /** Runs the demo. */
 export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = {}): Promise<DemoResult> {
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...partial };
@@ -123,7 +136,6 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
   const limitMs = o.timeLimitS * 1000;
   // The scenario cancels a campaign when its time runs out, so the pass ends at or past it.
   const ranOut = (pass: CampaignOutcome | undefined) => pass !== undefined && pass.endedAt - pass.startedAt >= limitMs;
-  hooks.phase?.("setup", `${o.nodes} nodes, ${o.topology}, loss ${o.loss}, seed ${o.seed}`);
 
   const cluster = o.cluster ?? (await EmulatorCluster.start(o.emulator ? { binary: o.emulator } : {}));
   // Interrupted: stop the emulator process too, then leave with the conventional code.
@@ -149,6 +161,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
       maxImageSize: image.size,
       simulation: { espnow: { rateBps: o.espnowRate } },
     });
+    hooks.phase?.("setup", `${o.nodes} node${o.nodes === 1 ? "" : "s"} (${roleCounts(scenario.roles)}), ${o.topology}, loss ${o.loss}, seed ${o.seed}`);
 
     let tamper: CampaignOutcome | undefined;
     const refusedAt = new Map<number, number>();
