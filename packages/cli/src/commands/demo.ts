@@ -112,6 +112,7 @@ interface DemoFlags {
   json?: boolean;
   espnowRate: number;
   timeLimit: number;
+  concurrency: number;
   emulator?: string;
 }
 
@@ -183,6 +184,7 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
       tamper: defaultsTamper && flags.tamper !== false,
       espnowRate: flags.espnowRate,
       timeLimitS: flags.timeLimit,
+      concurrency: flags.concurrency,
       emulator: flags.emulator,
     };
     const live = liveOutput(io, Boolean(flags.json));
@@ -244,6 +246,12 @@ export function installDemo(program: Command, io: CliIo, result: { exitCode: num
         "simulated seconds a pass may take; then its unfinished nodes are cancelled (the mesh method needs about 15 min per 3 nodes for 256 KiB)",
         number("--time-limit", 1, 30 * 24 * 3600),
         1800,
+      )
+      .option(
+        "--concurrency <n>",
+        "nodes updated at once (a relay holds its place while it serves its neighbours)",
+        number("--concurrency", 1, 1000),
+        8,
       )
       .option("--emulator <path>", "meshota_emulator binary (default: firmware/host/build or $MESHOTA_EMULATOR)")
       .option("--json", "print the result as JSON")

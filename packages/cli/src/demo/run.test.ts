@@ -35,6 +35,29 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     expect(r.nodes.filter((n) => n.role === "tcp").every((n) => n.report.relayedBy === undefined)).toBe(true);
   }, 120_000);
 
+  it("should update no more nodes at once than --concurrency", async () => {
+    const image = await buildImage({ version: "2.0.0", projectName: "meshota-demo", size: 16 * 1024 });
+    const most = async (concurrency: number | undefined) => {
+      const active = new Set<number>();
+      let peak = 0;
+      const r = await runDemo(
+        { nodes: 6, seed: 4, image, tamper: false, mix: { tcp: 1 }, ...(concurrency ? { concurrency } : {}) },
+        {
+          event: (_pass, e) => {
+            if (e.type !== "state") return;
+            if (e.state === "querying") active.add(e.address);
+            if (["done", "failed", "offline", "cancelled"].includes(e.state)) active.delete(e.address);
+            peak = Math.max(peak, active.size);
+          },
+        },
+      );
+      expect(r.allUpdated).toBe(true);
+      return peak;
+    };
+    expect(await most(2)).toBe(2);
+    expect(await most(undefined)).toBe(6);
+  }, 120_000);
+
   it("should update Wi-Fi nodes over simulated HTTP next to simulated TCP nodes", async () => {
     const image = await buildImage({ version: "2.1.0", projectName: "meshota-demo", size: 40 * 1024 });
     const r = await runDemo({ nodes: 4, seed: 2, image, tamper: false, mix: { wifi: 1, tcp: 1 } });

@@ -35,6 +35,8 @@ export interface DemoOptions {
   espnowRate: number;
   /** Simulated seconds each pass may take; then its unfinished nodes are cancelled. */
   timeLimitS: number;
+  /** Nodes updated at once in each pass. */
+  concurrency: number;
   /** Node emulator binary (default: @meshota/emulator's lookup). */
   emulator: string | undefined;
   /** A ready cluster (tests); when given, `emulator` is ignored and the caller closes it. */
@@ -51,6 +53,7 @@ export const DEMO_DEFAULTS: Readonly<DemoOptions> = Object.freeze({
   tamper: true,
   espnowRate: 214_000,
   timeLimitS: 1800,
+  concurrency: 8,
   emulator: undefined,
   cluster: undefined,
 });
@@ -173,6 +176,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
         image: forged,
         signed: await signImage(forged, attackerKey.privateKey),
         relays: false,
+        concurrency: o.concurrency,
         limitMs,
         onEvent: (e, t) => {
           if (e.type === "state" && e.state === "failed") refusedAt.set(e.address, t);
@@ -185,6 +189,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
     const update = await scenario.runCampaign({
       image,
       signed: await signImage(image, vendorKey.privateKey),
+      concurrency: o.concurrency,
       limitMs,
       onEvent: (e, t) => hooks.event?.("update", e, t),
     });
