@@ -104,6 +104,22 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     for (const n of j.nodes) expect(svg).toContain(`>0x${n.address.toString(16).padStart(4, "0")} ${n.role}`);
   }, 120_000);
 
+  it("should log refusals of the tampered image as refused and time each pass from its own start", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meshota-demo-"));
+    await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.0.0", size: 16 * 1024 }));
+    let stdout = "";
+    const io: CliIo = { interactive: false, cwd: dir, out: (t) => void (stdout += t), err: () => undefined };
+    expect(await runCli(["demo", "-n", "3", "--seed", "2", "--mix", "tcp:1", "--image", "app.bin", "--svg", "t.svg"], io)).toBe(0);
+    const lines = [...stdout.matchAll(/\[\s*([\d.]+) s\] (tamper|update) 0x[0-9a-f]{4} (\w+)/g)].map((m) => ({ at: Number(m[1]), pass: m[2], what: m[3] }));
+    expect(lines.filter((l) => l.pass === "tamper").map((l) => l.what)).toEqual(["refused", "refused", "refused"]);
+    const updates = lines.filter((l) => l.pass === "update");
+    expect(updates.map((l) => l.what)).toEqual(["done", "done", "done"]);
+    // The last update line and the summary count from the same start.
+    const total = Number(/after ([\d.]+) s of simulated time/.exec(stdout)![1]);
+    expect(Math.max(...updates.map((l) => l.at))).toBeLessThanOrEqual(total);
+    expect(Math.max(...updates.map((l) => l.at))).toBeGreaterThan(total - 1);
+  }, 120_000);
+
   it("should print the same result for the same seed, apart from the wall-clock time", async () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-simulate-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.1.0", size: 24 * 1024 }));

@@ -96,6 +96,7 @@ export interface DemoResult {
 /** Callbacks for live output. */
 export interface DemoHooks {
   phase?(name: "setup" | "tamper" | "update" | "done", detail: string): void;
+  /** `now` counts from the start of the pass, in simulated milliseconds. */
   event?(pass: "tamper" | "update", event: CampaignEvent, now: number): void;
 }
 
@@ -172,6 +173,7 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
       const forged = await readImage(await tamperImage(image));
       const attackerKey = await generateSigningKey();
       hooks.phase?.("tamper", "a tampered image, signed with a key the nodes do not trust");
+      const tamperStart = scenario.sim.scheduler.now();
       tamper = await scenario.runCampaign({
         image: forged,
         signed: await signImage(forged, attackerKey.privateKey),
@@ -180,18 +182,19 @@ export async function runDemo(partial: Partial<DemoOptions>, hooks: DemoHooks = 
         limitMs,
         onEvent: (e, t) => {
           if (e.type === "state" && e.state === "failed") refusedAt.set(e.address, t);
-          hooks.event?.("tamper", e, t);
+          hooks.event?.("tamper", e, t - tamperStart);
         },
       });
     }
 
     hooks.phase?.("update", `${image.appDesc.projectName} ${image.appDesc.version} (${image.size} bytes), signed`);
+    const updateStart = scenario.sim.scheduler.now();
     const update = await scenario.runCampaign({
       image,
       signed: await signImage(image, vendorKey.privateKey),
       concurrency: o.concurrency,
       limitMs,
-      onEvent: (e, t) => hooks.event?.("update", e, t),
+      onEvent: (e, t) => hooks.event?.("update", e, t - updateStart),
     });
 
     const nodes: DemoNode[] = update.nodes.map((n) => {
