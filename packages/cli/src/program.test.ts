@@ -35,6 +35,15 @@ beforeAll(async () => {
   await writeFile(join(dir, "table.bin"), buildPartitionTable());
 });
 
+describe("meshota --help", () => {
+  it("should list the exit codes", async () => {
+    const io = capture(dir);
+    await runCli(["--help"], io);
+    expect(io.stdout).toContain("Exit codes: 0 success, 1 usage or setup error, 2 inspect");
+    expect(io.stdout).toContain("4 demo/simulate/push");
+  });
+});
+
 describe("meshota inspect", () => {
   it("should name the flash frequency as the chip reads the header's code", async () => {
     for (const [chip, freq] of [

@@ -30,7 +30,12 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 success, 1 usage or setup error, 2 inspect: the image fails a check,\n" +
+        "3 verify: the image does not match the manifest, 4 demo/simulate/push: not every node ended on the new version.\n",
+    );
 
   program
     .command("inspect")
@@ -106,7 +111,7 @@ export function createProgram(io: CliIo): { program: Command; result: { exitCode
     .command("serve")
     .description("serve an image to nodes: TCP firmware server and HTTP(S) image server, until interrupted")
     .argument("<image>", "ESP32 app image (.bin)")
-    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--host <address>", "address to listen on (0.0.0.0 for real nodes on the network)", "127.0.0.1")
     .option("--tcp-port <port>", "TCP firmware server port (0: any free port)", port("--tcp-port"))
     .option("--session <id>", "session id the TCP server serves", numberOption("--session", 1, 0xffffffff))
     .option("--token-file <file>", "file with the session's access token as hex")
