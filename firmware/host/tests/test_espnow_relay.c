@@ -151,7 +151,17 @@ static void route(int loss_percent, int off)
                 bool to_j = memcmp(s->to.mac, "\xff\xff\xff\xff\xff\xff", 6) == 0 ||
                             memcmp(s->to.mac, pj.mac, 6) == 0;
                 bool hears = j == 0 || espnow_on[j];
-                if (j == i || j == off || !to_j || !hears || lost(loss_percent)) {
+                if (j == i || j == off || !to_j || !hears) {
+                    continue;
+                }
+                /* The radio acknowledges unicast frames and sends them again up to 3 times
+                 * (as @meshota/sim's medium); broadcast frames get one try. */
+                bool unicast = memcmp(s->to.mac, "\xff\xff\xff\xff\xff\xff", 6) != 0;
+                bool delivered = !lost(loss_percent);
+                for (int retry = 0; unicast && !delivered && retry < 3; retry++) {
+                    delivered = !lost(loss_percent);
+                }
+                if (!delivered) {
                     continue;
                 }
                 meshota_node_on_data(&nodes[j]->node, MESHOTA_BEARER_ESPNOW, &from, s->data,
@@ -205,13 +215,14 @@ static void test_relay_spreads_image_over_lossy_espnow(void **state)
     (void)state;
     start_relay();
     meshota_v1_RelayStatus st = run_relay(25, -1);
-    /* A complete target sends one TransferDone and turns its ESP-NOW off. Two of the three are
-     * lost here: the relay hears nothing more from those targets and gives them up as silent
-     * (TIMEOUT), though they hold the image. */
+    /* A complete target sends one TransferDone (unicast, so retried by the radio) and turns its
+     * ESP-NOW off; all three reach the relay. Were all four tries of one lost, the relay would
+     * give that target up as silent (TIMEOUT) though it holds the image; the controller still
+     * learns the truth over the mesh. */
     assert_int_equal(st.phase, meshota_v1_RelayPhase_RELAY_PHASE_DONE);
-    assert_int_equal(st.targets_done, 1);
-    assert_int_equal(st.targets_failed, 2);
-    assert_int_equal(st.error, EC(TIMEOUT));
+    assert_int_equal(st.targets_done, 3);
+    assert_int_equal(st.targets_failed, 0);
+    assert_int_equal(st.error, EC(NONE));
     static uint8_t got[32768];
     for (int i = 1; i < N; i++) {
         mt_poll_verify(nodes[i]);
