@@ -4,7 +4,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { existsSync, openSync, readdirSync, createReadStream, createWriteStream } from "node:fs";
+import { constants, existsSync, openSync, readdirSync, createReadStream, createWriteStream } from "node:fs";
 import { dirname, join } from "node:path";
 import { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -93,10 +93,18 @@ async function startBridge(peerPort: number, channel: number, espnowVersion = 1)
   return { child, pty: /pty (\S+)/.exec(text)![1]!, air: Number(/air (\d+)/.exec(text)![1]) };
 }
 
+/** Opens the dongle's pty as a raw descriptor; never as this process's controlling terminal. */
+function openPty(path: string): number {
+  return openSync(path, constants.O_RDWR | constants.O_NOCTTY);
+}
+
 const children: ChildProcessWithoutNullStreams[] = [];
 const sockets: Socket[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill();
+afterEach(async () => {
+  // The next test starts once this one's dongle is gone, pty and all.
+  await Promise.all(
+    children.splice(0).map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.once("exit", r), c.kill())))),
+  );
   for (const s of sockets.splice(0)) s.close();
 });
 
@@ -186,7 +194,7 @@ describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
     const { child, pty, air: bridgePort } = await startBridge(port, 6);
     children.push(child);
     air.bridgePort = bridgePort;
-    const fd = openSync(pty, "r+");
+    const fd = openPty(pty);
     const inner = duplexByteStream(Duplex.from({ readable: createReadStream("", { fd, autoClose: false }), writable: createWriteStream("", { fd, autoClose: false }) }));
     const random = seededRandom(17);
     const flips = { toDongle: 0, toHost: 0 };
@@ -227,7 +235,7 @@ describe.skipIf(!BRIDGE)("distribution through the C bridge on a pty", () => {
 
   it("should work with the pty opened as a raw file descriptor", async () => {
     await run(async (pty) => {
-      const fd = openSync(pty, "r+");
+      const fd = openPty(pty);
       const input = createReadStream("", { fd, autoClose: false });
       const output = createWriteStream("", { fd, autoClose: false });
       const duplex = Duplex.from({ readable: input, writable: output });
