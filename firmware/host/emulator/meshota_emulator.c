@@ -297,10 +297,16 @@ static void node_stream_close(void *ctx)
     stream_reset(e);
 }
 
+/* Whether a STREAM_DATA/STREAM_END tagged @p id belongs to the stream the node still reads. */
+static bool stream_current(const emu_node_t *e, uint16_t id)
+{
+    return e->stream.open && !e->stream.ended && id == e->stream.id;
+}
+
 /* STREAM_DATA for the current stream: keep the bytes until the node reads them. */
 static void stream_data(emu_node_t *e, uint16_t id, const uint8_t *p, size_t len)
 {
-    if (!e->stream.open || e->stream.ended || id != e->stream.id) {
+    if (!stream_current(e, id)) {
         return;
     }
     if (e->stream.at > 0) {
@@ -329,7 +335,7 @@ static void stream_data(emu_node_t *e, uint16_t id, const uint8_t *p, size_t len
 /* STREAM_END for the current stream: empty, the image's end; else why the stream failed. */
 static void stream_end(emu_node_t *e, uint16_t id, const uint8_t *p, size_t len)
 {
-    if (!e->stream.open || e->stream.ended || id != e->stream.id) {
+    if (!stream_current(e, id)) {
         return;
     }
     e->stream.ended = true;
@@ -379,8 +385,9 @@ static void posix_stream_close(void *ctx)
     meshota_host_http_close(&e->http);
 }
 
-/* The client tunes the node's ESP-NOW station: it hears only its channel (and only the peer,
- * when one is given), and nothing once ESP-NOW has ended, as esp_now_deinit leaves a radio. */
+/* The client tunes the node's ESP-NOW station to the channel: it hears every sender there (the
+ * peer only joins the peer list, as on the device), and nothing once ESP-NOW has ended, as
+ * esp_now_deinit leaves a radio. */
 static meshota_err_t node_espnow_begin(void *ctx, uint8_t channel, const uint8_t *peer)
 {
     emu_node_t *e = ((meshota_host_t *)ctx)->user;
@@ -522,14 +529,17 @@ static void cmd_add(uint16_t addr, const char *args)
     e->cfg.wifi_mac[0] = 0x02;
     e->cfg.wifi_mac[4] = (uint8_t)(addr >> 8);
     e->cfg.wifi_mac[5] = (uint8_t)addr;
-    if (strstr(methods, "mesh") != NULL) {
-        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_MESH);
-    }
-    if (strstr(methods, "espnow") != NULL) {
-        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_ESPNOW);
-    }
-    if (strstr(methods, "tcp") != NULL) {
-        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_TCP);
+    static const struct {
+        const char *name;
+        meshota_v1_Method method;
+    } k_methods[] = {{"mesh", meshota_v1_Method_METHOD_MESH},
+                     {"espnow", meshota_v1_Method_METHOD_ESPNOW},
+                     {"tcp", meshota_v1_Method_METHOD_TCP},
+                     {"wifi", meshota_v1_Method_METHOD_WIFI}};
+    for (size_t i = 0; i < sizeof(k_methods) / sizeof(k_methods[0]); i++) {
+        if (strstr(methods, k_methods[i].name) != NULL) {
+            e->cfg.methods |= MESHOTA_METHOD_BIT(k_methods[i].method);
+        }
     }
     char net[16] = "client";
     arg(args, "net", net, sizeof(net));
@@ -543,9 +553,6 @@ static void cmd_add(uint16_t addr, const char *args)
         e->host.port.stream_open = posix_stream_open;
         e->host.port.stream_read = posix_stream_read;
         e->host.port.stream_close = posix_stream_close;
-    }
-    if (strstr(methods, "wifi") != NULL) {
-        e->cfg.methods |= MESHOTA_METHOD_BIT(meshota_v1_Method_METHOD_WIFI);
     }
     if (fresh) {
         /* Factory image: a valid app image with the requested identity. */
