@@ -37,7 +37,7 @@ import {
   type TargetReport,
 } from "./distributor/types.js";
 import { signImage, type SignedManifest } from "./signing.js";
-import { Slots } from "./slots.js";
+import { checkLimit, Slots } from "./slots.js";
 import type { ControlTransport, MeshAddress } from "./transport.js";
 
 /** Relays: updated nodes serve their neighbours over ESP-NOW. */
@@ -255,11 +255,7 @@ export class Campaign extends EventTarget {
     this.#meshTransfers = new Slots(meshTransfersAtOnce ?? 3, "meshTransfersAtOnce");
     this.image = image;
     this.signed = signed;
-    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
-      // NaN (a mistyped command-line value) would otherwise lift the limit altogether.
-      throw new RangeError(`concurrency ${concurrency} is not a whole number of at least 1`);
-    }
-    this.#concurrency = concurrency ?? 4;
+    this.#concurrency = checkLimit(concurrency ?? 4, "concurrency");
     this.#offlineRetryMs = offlineRetryMs ?? 30_000;
     this.#offlineGiveUpMs = offlineGiveUpMs ?? 600_000;
     this.#group = group;

@@ -2,6 +2,15 @@
 // reply and on mesh transfers running at once.
 import { CancelledError } from "./errors.js";
 
+/**
+ * Throws a RangeError naming `what` unless `n` is a whole number of at least 1 (NaN, a
+ * mistyped command-line value, would otherwise lift a limit altogether).
+ */
+export function checkLimit(n: number, what: string): number {
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`${what} ${n} is not a whole number of at least 1`);
+  return n;
+}
+
 /** At most `max` holders at once; others wait their turn in arrival order. */
 export class Slots {
   readonly max: number;
@@ -9,10 +18,7 @@ export class Slots {
   readonly #turns: (() => void)[] = [];
 
   constructor(max: number, what = "slots") {
-    if (!(Number.isInteger(max) && max >= 1)) {
-      throw new RangeError(`${what} ${max} is not a whole number of at least 1`);
-    }
-    this.max = max;
+    this.max = checkLimit(max, what);
   }
 
   /** Slots held right now. */

@@ -84,7 +84,6 @@ export class ControlLink {
     return this.#slots.used;
   }
 
-
   /** Starts the receive loop (idempotent). */
   open(): void {
     if (this.#loop) return;
