@@ -75,6 +75,14 @@ interface NodeEntry {
   stream: { readonly id: number; readonly conn: ClientConnection } | undefined;
 }
 
+/** A node that restarted or lost power has no TCP connection and no image download. */
+function dropConnections(e: NodeEntry): void {
+  e.net?.close();
+  e.net = undefined;
+  e.stream?.conn.close();
+  e.stream = undefined;
+}
+
 /** The controller's side of the simulated mesh, as the distributor sees it. */
 class SimControlTransport implements ControlTransport {
   readonly info: TransportInfo = { name: "sim-mesh", mtu: MESH_ACCESS_MAX - MESH_VENDOR_OPCODE_SIZE, reliable: true, groups: true };
@@ -258,12 +266,9 @@ export class Simulation {
     if (!on) {
       const e = this.#nodes.get(address);
       // The radio goes with the power, at once (the cluster reports it by the next tick).
-      if (e) this.espnow.tune(this.cluster.mac(address), 0);
-      e?.net?.close();
-      e?.stream?.conn.close();
       if (e) {
-        e.net = undefined;
-        e.stream = undefined;
+        this.espnow.tune(this.cluster.mac(address), 0);
+        dropConnections(e);
       }
     }
     await this.cluster.power(address, on);
@@ -391,10 +396,7 @@ export class Simulation {
         }
         return;
       case "restarted":
-        e.net?.close();
-        e.net = undefined;
-        e.stream?.conn.close();
-        e.stream = undefined;
+        dropConnections(e);
         return;
     }
   }
