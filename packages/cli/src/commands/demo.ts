@@ -124,9 +124,10 @@ function liveOutput(io: CliIo, json: boolean) {
       hooks: {
         phase: (name: string, detail: string) => io.out(`== ${name}: ${detail}\n`),
         event: (pass: string, e: CampaignEvent, now: number) => {
+          if (e.type !== "state" || (e.state !== "done" && e.state !== "failed")) return;
           // In the tampered pass a failure is the refusal the demo expects.
-          const what = pass === "tamper" && e.type === "state" && e.state === "failed" ? "refused" : e.type === "state" ? e.state : "";
-          if (e.type === "state" && (e.state === "done" || e.state === "failed")) io.out(`  [${(now / 1000).toFixed(1).padStart(6)} s] ${pass} ${hex4(e.address)} ${what}\n`);
+          const what = pass === "tamper" && e.state === "failed" ? "refused" : e.state;
+          io.out(`  [${(now / 1000).toFixed(1).padStart(6)} s] ${pass} ${hex4(e.address)} ${what}\n`);
         },
       },
       stop: () => undefined,
