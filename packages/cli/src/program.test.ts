@@ -3,24 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage, buildPartitionTable, ChipId, sha256, toHex } from "@meshota/core";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIo } from "./io.js";
+import { capture } from "../test/capture.js";
 import { runCli } from "./program.js";
 
-function capture(cwd: string): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    interactive: false,
-    cwd,
-    out(text: string) {
-      io.stdout += text;
-    },
-    err(text: string) {
-      io.stderr += text;
-    },
-  };
-  return io;
-}
 
 let dir: string;
 let image: Uint8Array;

@@ -6,25 +6,10 @@ import { join } from "node:path";
 import { buildImage, sha256, toHex } from "@meshota/core";
 import { fetchImage } from "@meshota/transport-tcp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliIo } from "../io.js";
+import { capture } from "../../test/capture.js";
 import { runCli } from "../program.js";
 import { startServe } from "./serve.js";
 
-function capture(cwd: string): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    interactive: false,
-    cwd,
-    out(t: string) {
-      io.stdout += t;
-    },
-    err(t: string) {
-      io.stderr += t;
-    },
-  };
-  return io;
-}
 
 let dir: string;
 let image: Uint8Array;

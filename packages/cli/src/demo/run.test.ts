@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { buildImage, ChipId } from "@meshota/core";
 import { emulatorAvailable } from "@meshota/emulator";
 import { describe, expect, it } from "vitest";
-import type { CliIo } from "../io.js";
+import { capture } from "../../test/capture.js";
 import { runCli } from "../program.js";
 import { runDemo } from "./run.js";
 
@@ -78,18 +78,7 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
   it("should print the JSON result, write the timeline and exit 0 from the command line", async () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-demo-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.0.0", size: 32 * 1024 }));
-    const io: CliIo & { stdout: string; stderr: string } = {
-      stdout: "",
-      stderr: "",
-      interactive: false,
-      cwd: dir,
-      out(t) {
-        io.stdout += t;
-      },
-      err(t) {
-        io.stderr += t;
-      },
-    };
+    const io = capture(dir);
     const code = await runCli(["demo", "--json", "-n", "4", "--seed", "9", "--image", "app.bin", "--svg", "t.svg"], io);
     expect(io.stderr).toBe("");
     expect(code).toBe(0);
@@ -107,9 +96,9 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
   it("should log refusals of the tampered image as refused and time each pass from its own start", async () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-demo-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.0.0", size: 16 * 1024 }));
-    let stdout = "";
-    const io: CliIo = { interactive: false, cwd: dir, out: (t) => void (stdout += t), err: () => undefined };
+    const io = capture(dir);
     expect(await runCli(["demo", "-n", "3", "--seed", "2", "--mix", "tcp:1", "--image", "app.bin", "--svg", "t.svg"], io)).toBe(0);
+    const stdout = io.stdout;
     const lines = [...stdout.matchAll(/\[\s*([\d.]+) s\] (tamper|update) 0x[0-9a-f]{4} (\w+)/g)].map((m) => ({ at: Number(m[1]), pass: m[2], what: m[3] }));
     expect(lines.filter((l) => l.pass === "tamper").map((l) => l.what)).toEqual(["refused", "refused", "refused"]);
     const updates = lines.filter((l) => l.pass === "update");
@@ -124,7 +113,7 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-simulate-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.1.0", size: 24 * 1024 }));
     const run = async (seed: number, svg: string) => {
-      const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: dir, out: (t) => void (io.stdout += t), err: () => undefined };
+      const io = capture(dir);
       const args = ["simulate", "--json", "-n", "8", "--mix", "wifi:1,tcp:1,espnow:1,mesh:1", "--loss", "0.05", "--seed", String(seed), "--image", "app.bin", "--svg", svg];
       expect(await runCli(args, io)).toBe(0);
       const { wallSeconds, timeline, ...rest } = JSON.parse(io.stdout);
@@ -145,14 +134,7 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-limit-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.2.0", size: 24 * 1024 }));
     const run = async (extra: string[]) => {
-      const io: CliIo & { stdout: string; stderr: string } = {
-        stdout: "",
-        stderr: "",
-        interactive: false,
-        cwd: dir,
-        out: (t) => void (io.stdout += t),
-        err: (t) => void (io.stderr += t),
-      };
+      const io = capture(dir);
       const code = await runCli(["simulate", "-n", "2", "--mix", "mesh:1", "--image", "app.bin", "--svg", "t.svg", "--time-limit", "20", ...extra], io);
       return { code, io };
     };
@@ -175,7 +157,7 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
   it("should print the roles the nodes got, which can differ from the mix: ESP-NOW needs a relay next to it", async () => {
     const dir = await mkdtemp(join(tmpdir(), "meshota-roles-"));
     await writeFile(join(dir, "app.bin"), await buildImage({ version: "5.3.0", size: 16 * 1024 }));
-    const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: dir, out: (t) => void (io.stdout += t), err: () => undefined };
+    const io = capture(dir);
     // One node has no neighbour to relay to it, so it fetches over TCP.
     expect(await runCli(["simulate", "-n", "1", "--mix", "espnow:1", "--image", "app.bin", "--svg", "t.svg"], io)).toBe(0);
     expect(io.stdout).toContain("== setup: 1 node (1 tcp), grid, loss 0.02, seed 1\n");
@@ -190,7 +172,7 @@ describe.skipIf(!haveEmulator)("meshota demo on the node emulator", () => {
 describe("meshota demo and simulate options", () => {
   it("should offer --no-tamper on demo only, as simulate never runs the tampered pass", async () => {
     const help = async (command: string) => {
-      const io: CliIo & { stdout: string } = { stdout: "", interactive: false, cwd: tmpdir(), out: (t) => void (io.stdout += t), err: () => undefined };
+      const io = capture(tmpdir());
       await runCli([command, "--help"], io);
       return io.stdout;
     };
