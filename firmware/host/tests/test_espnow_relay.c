@@ -186,10 +186,45 @@ static void start_relay(void)
     cursor[0] = nodes[0]->n_sent;
 }
 
+/* The relay's radio: each 10 ms poll it takes `room` frames, then answers `busy` (the driver's
+ * queue is full: WOULD_BLOCK; or a failure: NET) until the next poll. Every frame it takes is
+ * recorded: chunk index, or -1 - round for a TransferInfo. */
+static struct {
+    meshota_err_t (*send)(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
+                          const uint8_t *payload, size_t len);
+    int per_poll; /* frames it takes each poll (run_relay refills `room`) */
+    int room;
+    meshota_err_t busy;
+    int refused;
+    int32_t taken[4096];
+    size_t n_taken;
+} radio;
+
+static meshota_err_t busy_radio_send(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
+                                     const uint8_t *payload, size_t len)
+{
+    if (bearer != MESHOTA_BEARER_ESPNOW) {
+        return radio.send(ctx, bearer, to, payload, len);
+    }
+    if (radio.room == 0) {
+        radio.refused++;
+        return radio.busy;
+    }
+    radio.room--;
+    meshota_v1_DataFrame f = meshota_v1_DataFrame_init_zero;
+    assert_true(meshota_decode(meshota_v1_DataFrame_fields, &f, payload, len, NULL));
+    assert_true(radio.n_taken < sizeof(radio.taken) / sizeof(radio.taken[0]));
+    radio.taken[radio.n_taken++] = f.which_body == meshota_v1_DataFrame_chunk_tag
+                                       ? (int32_t)f.body.chunk.index
+                                       : -1 - (int32_t)f.body.info.round;
+    return radio.send(ctx, bearer, to, payload, len);
+}
+
 static meshota_v1_RelayStatus run_relay(int loss_percent, int off)
 {
     meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
     for (int step = 0; step < 20000; step++) {
+        radio.room = radio.per_poll;
         for (int i = 0; i < N; i++) {
             nodes[i]->host.clock_ms += 10;
             meshota_node_poll(&nodes[i]->node);
@@ -299,68 +334,16 @@ static void test_relay_start_while_running_is_busy_or_idempotent(void **state)
     assert_int_equal(st.error, EC(BUSY));
 }
 
-/* The relay's radio: each 10 ms poll it takes `room` frames, then answers `busy` (the driver's
- * queue is full: WOULD_BLOCK; or a failure: NET) until the next poll. Every frame it takes is
- * recorded: chunk index, or -1 - round for a TransferInfo. */
-static struct {
-    meshota_err_t (*send)(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
-                          const uint8_t *payload, size_t len);
-    int room;
-    meshota_err_t busy;
-    int refused;
-    int32_t taken[4096];
-    size_t n_taken;
-} radio;
-
-static meshota_err_t busy_radio_send(void *ctx, meshota_bearer_t bearer, const meshota_peer_t *to,
-                                     const uint8_t *payload, size_t len)
-{
-    if (bearer != MESHOTA_BEARER_ESPNOW) {
-        return radio.send(ctx, bearer, to, payload, len);
-    }
-    if (radio.room == 0) {
-        radio.refused++;
-        return radio.busy;
-    }
-    radio.room--;
-    meshota_v1_DataFrame f = meshota_v1_DataFrame_init_zero;
-    assert_true(meshota_decode(meshota_v1_DataFrame_fields, &f, payload, len, NULL));
-    assert_true(radio.n_taken < sizeof(radio.taken) / sizeof(radio.taken[0]));
-    radio.taken[radio.n_taken++] = f.which_body == meshota_v1_DataFrame_chunk_tag
-                                       ? (int32_t)f.body.chunk.index
-                                       : -1 - (int32_t)f.body.info.round;
-    return radio.send(ctx, bearer, to, payload, len);
-}
-
 /* Runs a relay whose radio takes @p per_poll frames a poll, with no loss. */
 static meshota_v1_RelayStatus run_paced_relay(int per_poll, meshota_err_t busy)
 {
     memset(&radio, 0, sizeof(radio));
     radio.send = nodes[0]->host.port.send;
+    radio.per_poll = per_poll;
     radio.busy = busy;
     nodes[0]->host.port.send = busy_radio_send;
     start_relay();
-    meshota_v1_RelayStatus st = meshota_v1_RelayStatus_init_zero;
-    for (int step = 0; step < 20000; step++) {
-        radio.room = per_poll;
-        for (int i = 0; i < N; i++) {
-            nodes[i]->host.clock_ms += 10;
-            meshota_node_poll(&nodes[i]->node);
-        }
-        for (size_t k = cursor[0]; k < nodes[0]->n_sent; k++) {
-            const mt_sent_t *s = &nodes[0]->sent[k % MT_SENT_MAX];
-            if (s->bearer == MESHOTA_BEARER_MESH && s->data[0] == MESHOTA_OP_RELAY_STATUS) {
-                assert_true(meshota_decode(meshota_v1_RelayStatus_fields, &st, s->data + 1,
-                                           s->len - 1, NULL));
-            }
-        }
-        route(0, -1);
-        if (meshota_node_relay_phase(&nodes[0]->node) !=
-            meshota_v1_RelayPhase_RELAY_PHASE_RUNNING) {
-            break;
-        }
-    }
-    return st;
+    return run_relay(0, -1);
 }
 
 static void test_relay_full_radio_queue_delays_chunks_in_order_none_skipped(void **state)
